@@ -1,0 +1,94 @@
+//! Emulator throughput: ListJobs pages of 1,000 jobs from a population of 100,000, in process
+//! and through the real SDK client over HTTP. Run: `cargo bench --bench emulator`
+//! (needs `[[bench]] name = "emulator" harness = false` in Cargo.toml).
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3control::config::endpoint::{Endpoint, EndpointFuture, Params, ResolveEndpoint};
+use aws_sdk_s3control::config::retry::RetryConfig;
+use aws_sdk_s3control::config::{BehaviorVersion, Credentials, Region};
+use s3prio::emulator::{self, EmulatorOptions, DEFAULT_ACCOUNT_ID as ACCOUNT};
+
+#[derive(Debug)]
+struct FixedEndpoint(String);
+impl ResolveEndpoint for FixedEndpoint {
+    fn resolve_endpoint<'a>(&'a self, _: &'a Params) -> EndpointFuture<'a> {
+        EndpointFuture::ready(Ok(Endpoint::builder().url(self.0.clone()).build()))
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(i).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+fn report(label: &str, mut pages: Vec<Duration>) {
+    pages.sort();
+    let mean = pages.iter().map(Duration::as_secs_f64).sum::<f64>() * 1000.0 / pages.len().max(1) as f64;
+    println!(
+        "{label:<34} {:>4} pages  mean {mean:6.2} ms  p50 {:6.2} ms  p99 {:6.2} ms  max {:6.2} ms",
+        pages.len(),
+        percentile(&pages, 0.5),
+        percentile(&pages, 0.99),
+        percentile(&pages, 1.0),
+    );
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let t = Instant::now();
+        let emu = emulator::start(EmulatorOptions { jobs: 100_000, simulate: false, ..EmulatorOptions::default() })
+            .await
+            .expect("emulator");
+        println!("population: {} jobs generated in {:?}", emu.job_count(), t.elapsed());
+
+        for _round in 0..3 {
+            let mut pages = Vec::new();
+            let mut token = None;
+            loop {
+                let t = Instant::now();
+                let (_, next) = emu.list_page_direct(ACCOUNT, 1000, token.as_deref());
+                pages.push(t.elapsed());
+                match next {
+                    Some(n) => token = Some(n),
+                    None => break,
+                }
+            }
+            report("in process (store walk + XML)", pages);
+        }
+
+        let conf = aws_sdk_s3control::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+            .endpoint_resolver(FixedEndpoint(emu.endpoint_url()))
+            .retry_config(RetryConfig::disabled())
+            .build();
+        let client = aws_sdk_s3control::Client::from_conf(conf);
+        for _round in 0..3 {
+            let mut pages = Vec::new();
+            let mut token: Option<String> = None;
+            loop {
+                let t = Instant::now();
+                let out = client
+                    .list_jobs()
+                    .account_id(ACCOUNT)
+                    .max_results(1000)
+                    .set_next_token(token.clone())
+                    .send()
+                    .await
+                    .expect("ListJobs");
+                pages.push(t.elapsed());
+                match out.next_token() {
+                    Some(n) => token = Some(n.to_string()),
+                    None => break,
+                }
+            }
+            report("SDK over HTTP (end to end)", pages);
+        }
+        let stats = emu.stats();
+        println!("requests served: {} ({} ok)", stats.total, stats.count("ListJobs", "ok"));
+        emu.shutdown().await;
+    });
+}

@@ -1,0 +1,329 @@
+//! One S3 Control call with pacing, classification and retries.
+//!
+//! Retries are owned here, not by the SDK: every client is built with the SDK's retries disabled
+//! (`RetryConfig::disabled()`). The SDK's standard mode would retry a throttled call up to three
+//! times on its own schedule, invisible to the pace, and its attempts would multiply with ours
+//! (3 x ours). Owning the loop lets one place pace every attempt, lower the pace on throttling,
+//! record every delay, and stop sleeping as soon as shutdown begins.
+
+use std::error::Error as StdError;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_s3control::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
+
+use super::pace::AdaptivePace;
+use crate::telemetry::{Metrics, Outcome};
+
+/// How a failed call is handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// TooManyRequestsException: slow down and retry.
+    Throttled,
+    /// InternalServiceException, 5xx, timeouts, dropped connections: retry with backoff.
+    Transient,
+    /// NotFoundException: the job finished or vanished. Not retried.
+    NotFound,
+    /// BadRequestException and other 4xx: our request is wrong. Not retried.
+    BadRequest,
+    /// No usable credentials. Not retried: it will not fix itself within a cycle.
+    Credentials,
+}
+
+impl FailureKind {
+    fn outcome(self) -> Outcome {
+        match self {
+            FailureKind::Throttled => Outcome::throttled,
+            FailureKind::Transient => Outcome::server_error,
+            FailureKind::NotFound => Outcome::not_found,
+            FailureKind::BadRequest => Outcome::bad_request,
+            FailureKind::Credentials => Outcome::credentials_error,
+        }
+    }
+
+    fn retryable(self) -> bool {
+        matches!(self, FailureKind::Throttled | FailureKind::Transient)
+    }
+}
+
+/// A call that did not succeed, after retries where they apply.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("{operation} failed ({kind:?}) after {attempts} attempt(s): {message}")]
+    Failed {
+        operation: &'static str,
+        kind: FailureKind,
+        attempts: u32,
+        message: String,
+    },
+    #[error("{operation} abandoned: shutting down")]
+    ShuttingDown { operation: &'static str },
+}
+
+impl CallError {
+    pub fn kind(&self) -> Option<FailureKind> {
+        match self {
+            CallError::Failed { kind, .. } => Some(*kind),
+            CallError::ShuttingDown { .. } => None,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.kind() == Some(FailureKind::NotFound)
+    }
+}
+
+/// Retry schedule of one target.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub base: Duration,
+    pub max_delay: Duration,
+    pub max_attempts: u32,
+}
+
+impl Backoff {
+    /// The delay before retry number `retry` (1-based): "full jitter" over the exponential step
+    /// `min(max_delay, base * 2^(retry-1))`, floored at a quarter of the step so that no retry is
+    /// ever sent without a delay.
+    pub fn delay(&self, retry: u32, rng: &mut impl Rng) -> Duration {
+        let exp = 2f64.powi(retry.saturating_sub(1).min(30) as i32);
+        let step = (self.base.as_secs_f64() * exp).min(self.max_delay.as_secs_f64());
+        let low = step / 4.0;
+        Duration::from_secs_f64(rng.random_range(low..=step.max(low)))
+    }
+}
+
+/// Everything a call to one target needs: its pace, retry schedule, metrics and shutdown.
+#[derive(Debug, Clone)]
+pub struct CallContext {
+    pub target: String,
+    pub pace: Arc<AdaptivePace>,
+    pub write_pace: Option<Arc<AdaptivePace>>,
+    pub backoff: Backoff,
+    pub request_timeout: Duration,
+    pub metrics: Arc<Metrics>,
+    pub shutdown: CancellationToken,
+    /// Beaten on every attempt: a long cycle still shows the loop is making progress.
+    pub heartbeat: Arc<crate::telemetry::Heartbeat>,
+}
+
+/// Classifies an SDK error. The service's `<Code>` decides for service errors (as the SDK
+/// itself does); transport failures are transient, except a missing credential.
+pub fn classify<E>(err: &SdkError<E, HttpResponse>) -> FailureKind
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+{
+    match err {
+        SdkError::ServiceError(se) => match se.err().code() {
+            Some("TooManyRequestsException") | Some("Throttling") | Some("SlowDown") => {
+                FailureKind::Throttled
+            }
+            Some("NotFoundException") => FailureKind::NotFound,
+            Some("InternalServiceException") | Some("ServiceUnavailable") | Some("InternalError") => {
+                FailureKind::Transient
+            }
+            Some(_) => FailureKind::BadRequest,
+            // A body without a code: judge by the status.
+            None => {
+                if se.raw().status().as_u16() >= 500 {
+                    FailureKind::Transient
+                } else {
+                    FailureKind::BadRequest
+                }
+            }
+        },
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => FailureKind::Transient,
+        SdkError::DispatchFailure(_) | SdkError::ConstructionFailure(_) => {
+            if mentions_credentials(err) {
+                FailureKind::Credentials
+            } else {
+                FailureKind::Transient
+            }
+        }
+        _ => FailureKind::Transient,
+    }
+}
+
+fn mentions_credentials<E>(err: &SdkError<E, HttpResponse>) -> bool
+where
+    E: StdError + 'static,
+{
+    let text = format!("{}", DisplayErrorContext(err)).to_ascii_lowercase();
+    text.contains("credential") || text.contains("no identity") || text.contains("identity resolver")
+}
+
+fn short_message<E>(err: &SdkError<E, HttpResponse>) -> String
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+{
+    if let SdkError::ServiceError(se) = err {
+        let e = se.err();
+        return format!(
+            "{}: {}",
+            e.code().unwrap_or("UnknownError"),
+            e.message().unwrap_or("(no message)")
+        );
+    }
+    format!("{}", DisplayErrorContext(err))
+}
+
+impl CallContext {
+    /// Sends `op` (built anew for each attempt) with pacing, a per-attempt timeout and retries.
+    /// `write` selects the write pace in addition to the target pace.
+    pub async fn call<T, E, F, Fut>(
+        &self,
+        operation: &'static str,
+        write: bool,
+        mut op: F,
+    ) -> Result<T, CallError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    {
+        let target = crate::telemetry::metrics::Metrics::target(&self.target);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let paced = async {
+                self.pace.acquire().await;
+                if write {
+                    if let Some(wp) = &self.write_pace {
+                        wp.acquire().await;
+                    }
+                }
+            };
+            // Once shutdown begins no new request is sent; one already sent runs to its end
+            // (bounded by the request timeout), so a write is never cut in half.
+            tokio::select! {
+                biased;
+                _ = self.shutdown.cancelled() => {
+                    return Err(CallError::ShuttingDown { operation });
+                }
+                _ = paced => {}
+            }
+            let result = tokio::time::timeout(self.request_timeout, op()).await;
+            self.heartbeat.beat();
+            let (kind, message) = match result {
+                Ok(Ok(value)) => {
+                    self.record(operation, Outcome::ok);
+                    self.pace.on_success();
+                    return Ok(value);
+                }
+                Ok(Err(err)) => {
+                    let kind = classify(&err);
+                    let mut outcome = kind.outcome();
+                    if kind == FailureKind::Transient && !matches!(err, SdkError::ServiceError(_)) {
+                        outcome = Outcome::network_error;
+                    }
+                    self.record(operation, outcome);
+                    (kind, short_message(&err))
+                }
+                Err(_) => {
+                    self.record(operation, Outcome::network_error);
+                    (
+                        FailureKind::Transient,
+                        format!("no response within {:?}", self.request_timeout),
+                    )
+                }
+            };
+            match kind {
+                FailureKind::Throttled => {
+                    self.metrics.throttled.get_or_create(&target).inc();
+                    self.pace.on_throttled();
+                    if let Some(wp) = &self.write_pace {
+                        if write {
+                            wp.on_throttled();
+                        }
+                    }
+                }
+                FailureKind::Credentials => {
+                    self.metrics.credential_errors.get_or_create(&target).inc();
+                }
+                _ => {}
+            }
+            self.metrics
+                .rate_limit_current_rps
+                .get_or_create(&target)
+                .set(self.pace.current_rps());
+            if !kind.retryable() || attempt >= self.backoff.max_attempts || self.shutdown.is_cancelled() {
+                return Err(CallError::Failed {
+                    operation,
+                    kind,
+                    attempts: attempt,
+                    message,
+                });
+            }
+            let delay = self.backoff.delay(attempt, &mut rand::rng());
+            self.metrics
+                .retry_delay
+                .get_or_create(&target)
+                .observe(delay.as_secs_f64());
+            tracing::debug!(
+                target_name = %self.target,
+                operation,
+                attempt,
+                delay_ms = delay.as_millis() as u64,
+                error = %message,
+                "retrying after backoff"
+            );
+            tokio::select! {
+                _ = self.shutdown.cancelled() => {
+                    return Err(CallError::ShuttingDown { operation });
+                }
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    fn record(&self, operation: &'static str, outcome: Outcome) {
+        self.metrics
+            .api_requests
+            .get_or_create(&crate::telemetry::metrics::ApiLabels {
+                target: self.target.clone(),
+                operation,
+                outcome,
+            })
+            .inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn backoff_grows_is_capped_and_never_zero() {
+        let b = Backoff {
+            base: Duration::from_millis(100),
+            max_delay: Duration::from_secs(2),
+            max_attempts: 8,
+        };
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+        for retry in 1..=10 {
+            let step = (0.1 * 2f64.powi(retry as i32 - 1)).min(2.0);
+            for _ in 0..200 {
+                let d = b.delay(retry, &mut rng).as_secs_f64();
+                assert!(d >= step / 4.0 - 1e-9 && d <= step + 1e-9, "retry {retry}: {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn backoff_is_jittered() {
+        let b = Backoff {
+            base: Duration::from_millis(100),
+            max_delay: Duration::from_secs(20),
+            max_attempts: 8,
+        };
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+        let delays: std::collections::BTreeSet<u128> =
+            (0..50).map(|_| b.delay(3, &mut rng).as_micros()).collect();
+        assert!(delays.len() > 40, "delays barely vary: {delays:?}");
+    }
+}

@@ -1,0 +1,13 @@
+//! The real S3 Control client: setup, paging, caching, pacing, backoff, errors, and the durable
+//! memory of baselines.
+
+pub mod call;
+pub mod client;
+pub mod memory;
+pub mod observe;
+pub mod pace;
+
+pub use call::{Backoff, CallContext, CallError, FailureKind};
+pub use client::{build_client, ClientOverrides, SetupError};
+pub use memory::MemoryStore;
+pub use pace::AdaptivePace;

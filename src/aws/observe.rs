@@ -1,0 +1,194 @@
+//! Reading jobs: `ListJobs` (all pages), `GetJobTagging`, `DescribeJob`, converted to
+//! [`crate::model`] types. Malformed entries are skipped with a warning, never a panic.
+
+use aws_sdk_s3control::types::{JobListDescriptor, JobProgressSummary, JobStatus as SdkStatus};
+use chrono::{DateTime, Utc};
+
+use super::call::{CallContext, CallError};
+use crate::model::{Job, JobDetails, JobStatus, Progress, Tags};
+
+/// Most jobs `ListJobs` returns per page.
+pub const PAGE_SIZE: i32 = 1000;
+
+fn to_chrono(t: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
+    let t = t?;
+    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+fn progress(p: Option<&JobProgressSummary>) -> Option<Progress> {
+    let p = p?;
+    Some(Progress {
+        total_tasks: p.total_number_of_tasks().unwrap_or(0),
+        tasks_succeeded: p.number_of_tasks_succeeded().unwrap_or(0),
+        tasks_failed: p.number_of_tasks_failed().unwrap_or(0),
+        elapsed_active_seconds: p.timers().and_then(|t| t.elapsed_time_in_active_seconds()),
+    })
+}
+
+fn listed_job(account_id: &str, region: &str, d: &JobListDescriptor) -> Option<Job> {
+    let id = d.job_id()?;
+    let status = d.status()?.as_str().parse::<JobStatus>().ok()?;
+    Some(Job {
+        account_id: account_id.to_string(),
+        region: region.to_string(),
+        id: id.to_string(),
+        description: d.description().map(str::to_string),
+        operation: d.operation().map(|o| o.as_str().to_string()),
+        priority: d.priority(),
+        status,
+        creation_time: to_chrono(d.creation_time()),
+        termination_date: to_chrono(d.termination_date()),
+        progress: progress(d.progress_summary()),
+        tags: None,
+        details: None,
+    })
+}
+
+/// All jobs of the account in `statuses`, following `NextToken` to the last page.
+pub async fn list_jobs(
+    client: &aws_sdk_s3control::Client,
+    ctx: &CallContext,
+    account_id: &str,
+    region: &str,
+    statuses: &[JobStatus],
+) -> Result<Vec<Job>, CallError> {
+    let filter: Vec<SdkStatus> = statuses.iter().map(|s| SdkStatus::from(s.as_str())).collect();
+    let mut jobs = Vec::new();
+    let mut token: Option<String> = None;
+    let mut skipped = 0usize;
+    let mut pages = 0usize;
+    loop {
+        let page = ctx
+            .call("ListJobs", false, || {
+                client
+                    .list_jobs()
+                    .account_id(account_id)
+                    .set_job_statuses(Some(filter.clone()))
+                    .max_results(PAGE_SIZE)
+                    .set_next_token(token.clone())
+                    .send()
+            })
+            .await?;
+        pages += 1;
+        for d in page.jobs() {
+            match listed_job(account_id, region, d) {
+                Some(job) => jobs.push(job),
+                None => skipped += 1,
+            }
+        }
+        match page.next_token() {
+            Some(next) if !next.is_empty() && Some(next) != token.as_deref() => {
+                token = Some(next.to_string());
+            }
+            _ => break,
+        }
+        // A service that keeps returning tokens forever must not hold the cycle forever.
+        if pages > 100_000 {
+            tracing::warn!(target_name = %ctx.target, pages, "ListJobs paging stopped: too many pages");
+            break;
+        }
+    }
+    if skipped > 0 {
+        tracing::warn!(
+            target_name = %ctx.target,
+            skipped,
+            "ListJobs returned entries without a job id or with an unknown status; they were skipped"
+        );
+    }
+    Ok(jobs)
+}
+
+/// The job's tags (`GetJobTagging`).
+pub async fn job_tags(
+    client: &aws_sdk_s3control::Client,
+    ctx: &CallContext,
+    account_id: &str,
+    job_id: &str,
+) -> Result<Tags, CallError> {
+    let out = ctx
+        .call("GetJobTagging", false, || {
+            client
+                .get_job_tagging()
+                .account_id(account_id)
+                .job_id(job_id)
+                .send()
+        })
+        .await?;
+    Ok(out
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect())
+}
+
+/// The fields only `DescribeJob` returns.
+pub async fn job_details(
+    client: &aws_sdk_s3control::Client,
+    ctx: &CallContext,
+    account_id: &str,
+    job_id: &str,
+) -> Result<JobDetails, CallError> {
+    let out = ctx
+        .call("DescribeJob", false, || {
+            client
+                .describe_job()
+                .account_id(account_id)
+                .job_id(job_id)
+                .send()
+        })
+        .await?;
+    Ok(JobDetails {
+        role_arn: out.job().and_then(|j| j.role_arn()).map(str::to_string),
+    })
+}
+
+/// Replaces the job's tag set (`PutJobTagging`).
+pub async fn put_tags(
+    client: &aws_sdk_s3control::Client,
+    ctx: &CallContext,
+    account_id: &str,
+    job_id: &str,
+    tags: &Tags,
+) -> Result<(), CallError> {
+    let s3tags: Vec<aws_sdk_s3control::types::S3Tag> = tags
+        .iter()
+        .filter_map(|(k, v)| {
+            aws_sdk_s3control::types::S3Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .ok()
+        })
+        .collect();
+    ctx.call("PutJobTagging", true, || {
+        client
+            .put_job_tagging()
+            .account_id(account_id)
+            .job_id(job_id)
+            .set_tags(Some(s3tags.clone()))
+            .send()
+    })
+    .await?;
+    Ok(())
+}
+
+/// Sets the job's priority (`UpdateJobPriority`); returns the priority the service reports.
+pub async fn update_priority(
+    client: &aws_sdk_s3control::Client,
+    ctx: &CallContext,
+    account_id: &str,
+    job_id: &str,
+    priority: i32,
+) -> Result<i32, CallError> {
+    let out = ctx
+        .call("UpdateJobPriority", true, || {
+            client
+                .update_job_priority()
+                .account_id(account_id)
+                .job_id(job_id)
+                .priority(priority)
+                .send()
+        })
+        .await?;
+    Ok(out.priority())
+}

@@ -1,0 +1,168 @@
+//! The command line: subcommands and their flags. Each command is implemented in the library;
+//! `main.rs` only dispatches and maps errors to exit codes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// s3prio keeps Amazon S3 Batch Operations job priorities where a policy says they should be.
+///
+/// Start with `s3prio demo` (no AWS account needed), then `s3prio check` and `s3prio plan` on
+/// your own config.
+#[derive(Debug, Parser)]
+#[command(name = "s3prio", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate a config file; print a one-line summary, or the located error (exit status 78).
+    Check(CheckArgs),
+    /// Show what would change and why: against a job snapshot (--jobs) or the live targets.
+    Plan(PlanArgs),
+    /// Show, for one job, every rule in order with each condition's result and the outcome.
+    Explain(ExplainArgs),
+    /// Run one reconcile cycle for every target and exit (use `run` for the service).
+    Apply(ApplyArgs),
+    /// Run the daemon: reconcile on the configured cadence, hot-reload the config file.
+    Run(RunArgs),
+    /// Print the JSON Schema of the config file (for editors such as taplo / Even Better TOML).
+    Schema,
+    /// Run the built-in S3 Control emulator (an HTTP server speaking the S3 Control job API).
+    Emulator(EmulatorArgs),
+    /// Start the emulator with a realistic population and run the daemon against it.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The config file to validate.
+    #[arg(long, short, env = "S3PRIO_CONFIG")]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The config file holding the policy.
+    #[arg(long, short, env = "S3PRIO_CONFIG")]
+    pub config: PathBuf,
+    /// A job snapshot (JSON, see docs/snapshot.md). Without it, the live targets are read
+    /// (read-only: no write is made).
+    #[arg(long)]
+    pub jobs: Option<PathBuf>,
+    /// Evaluate the policy at this instant (RFC 3339, e.g. 2026-12-01T15:00:00Z) instead of now.
+    #[arg(long, value_parser = parse_rfc3339)]
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The config file holding the policy.
+    #[arg(long, short, env = "S3PRIO_CONFIG")]
+    pub config: PathBuf,
+    /// A job snapshot (JSON). Without it, the job is read from the live targets.
+    #[arg(long)]
+    pub jobs: Option<PathBuf>,
+    /// Evaluate the policy at this instant (RFC 3339) instead of now.
+    #[arg(long, value_parser = parse_rfc3339)]
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The job id to explain.
+    pub job_id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The config file holding the policy and targets.
+    #[arg(long, short, env = "S3PRIO_CONFIG")]
+    pub config: PathBuf,
+    /// Run exactly one cycle and exit (the only mode of `apply`; kept explicit for scripts).
+    #[arg(long)]
+    pub once: bool,
+    /// Compute and log the changes but make no write.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Log format: json or text (default: text on a terminal, JSON otherwise).
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The config file holding the policy and targets; edits are reloaded live.
+    #[arg(long, short, env = "S3PRIO_CONFIG")]
+    pub config: PathBuf,
+    /// Compute and log the changes but make no write.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Log format: json or text (default: text on a terminal, JSON otherwise).
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormatArg {
+    Json,
+    Text,
+}
+
+#[derive(Debug, Args)]
+pub struct EmulatorArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    pub listen: SocketAddr,
+    /// Number of jobs to create at start (for the account given by --account-id).
+    #[arg(long, default_value_t = 0)]
+    pub jobs: usize,
+    /// Seed of the generated population (same seed, same jobs).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Account that owns the generated jobs.
+    #[arg(long, default_value = "123456789012")]
+    pub account_id: String,
+    /// Token-bucket rate limit per account, in requests per second (unset: no throttling).
+    #[arg(long)]
+    pub throttle_rps: Option<f64>,
+    /// Token-bucket burst per account (default: the rate, rounded up).
+    #[arg(long)]
+    pub throttle_burst: Option<u32>,
+    /// Fraction (0..1) of requests answered with InternalServiceException or a dropped connection.
+    #[arg(long, default_value_t = 0.0)]
+    pub fault_rate: f64,
+    /// Latency added to every response, e.g. "20ms".
+    #[arg(long)]
+    pub latency: Option<String>,
+    /// Keep the jobs in this file across restarts.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Simulated time runs this many times faster than the wall clock (job progress, status flow).
+    #[arg(long, default_value_t = 1.0)]
+    pub time_scale: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The demo policy (default: the embedded config/demo.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Stop after this long (e.g. "60s"); default: run until Ctrl-C.
+    #[arg(long)]
+    pub duration: Option<String>,
+}
+
+fn parse_rfc3339(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("`{s}` is not an RFC 3339 instant ({e}); example: 2026-12-01T15:00:00Z"))
+}

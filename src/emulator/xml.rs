@@ -1,0 +1,296 @@
+//! XML in and out, written from the wire reference: a small element tree for request bodies
+//! (CreateJob, PutJobTagging) and an escaping writer for responses.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use quick_xml::events::Event;
+use quick_xml::Reader;
+use serde::{Deserialize, Serialize};
+
+/// The namespace S3 Control puts on its documents.
+pub const NAMESPACE: &str = "http://awss3control.amazonaws.com/doc/2018-08-20/";
+
+/// Deeper request documents are refused: the model's shapes nest far less.
+const MAX_DEPTH: usize = 32;
+
+/// One element: local name, text content and child elements (attributes are not used by the API).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct XmlNode {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<XmlNode>,
+}
+
+impl XmlNode {
+    pub fn child(&self, name: &str) -> Option<&XmlNode> {
+        self.children.iter().find(|c| c.name == name)
+    }
+
+    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a XmlNode> + 'a {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+
+    /// Text of a direct child, if present.
+    pub fn child_text(&self, name: &str) -> Option<&str> {
+        self.child(name).map(|c| c.text.as_str())
+    }
+
+    /// Writes this element and its subtree (escaped).
+    pub fn write_to(&self, w: &mut XmlWriter) {
+        if self.children.is_empty() {
+            w.leaf(&self.name, &self.text);
+        } else {
+            w.open(&self.name);
+            for c in &self.children {
+                c.write_to(w);
+            }
+            w.close(&self.name);
+        }
+    }
+}
+
+/// Why a request body was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum XmlParseError {
+    #[error("the XML you provided was not well-formed: {0}")]
+    Malformed(String),
+    #[error("the XML document nests deeper than {MAX_DEPTH} elements")]
+    TooDeep,
+    #[error("the request body is empty; an XML document was expected")]
+    Empty,
+}
+
+/// Parses a whole document into its root element. Text is trimmed; mixed content is joined.
+pub fn parse(body: &[u8]) -> Result<XmlNode, XmlParseError> {
+    let mut reader = Reader::from_reader(body);
+    reader.config_mut().check_end_names = true;
+    let mut stack: Vec<XmlNode> = Vec::new();
+    let mut root: Option<XmlNode> = None;
+    let malformed = |e: &dyn std::fmt::Display| XmlParseError::Malformed(e.to_string());
+    loop {
+        let event = reader.read_event().map_err(|e| malformed(&e))?;
+        match event {
+            Event::Start(start) => {
+                if root.is_some() {
+                    return Err(XmlParseError::Malformed("content after the root element".into()));
+                }
+                if stack.len() >= MAX_DEPTH {
+                    return Err(XmlParseError::TooDeep);
+                }
+                let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
+                stack.push(XmlNode { name, ..XmlNode::default() });
+            }
+            Event::Empty(start) => {
+                let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
+                let node = XmlNode { name, ..XmlNode::default() };
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(node),
+                    None if root.is_none() => root = Some(node),
+                    None => {
+                        return Err(XmlParseError::Malformed("more than one root element".into()))
+                    }
+                }
+            }
+            Event::End(_) => {
+                let Some(mut node) = stack.pop() else {
+                    return Err(XmlParseError::Malformed("unexpected end tag".into()));
+                };
+                let trimmed = node.text.trim();
+                if trimmed.len() != node.text.len() {
+                    node.text = trimmed.to_string();
+                }
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(node),
+                    None => root = Some(node),
+                }
+            }
+            Event::Text(text) => {
+                let s = text.decode().map_err(|e| malformed(&e))?;
+                push_text(&mut stack, &root, &s)?;
+            }
+            Event::CData(cdata) => {
+                let s = cdata.decode().map_err(|e| malformed(&e))?;
+                push_text(&mut stack, &root, &s)?;
+            }
+            Event::GeneralRef(r) => {
+                let resolved = match r.resolve_char_ref().map_err(|e| malformed(&e))? {
+                    Some(c) => c,
+                    None => match r.decode().map_err(|e| malformed(&e))?.as_ref() {
+                        "amp" => '&',
+                        "lt" => '<',
+                        "gt" => '>',
+                        "quot" => '"',
+                        "apos" => '\'',
+                        other => {
+                            return Err(XmlParseError::Malformed(format!(
+                                "unknown entity `&{other};`"
+                            )))
+                        }
+                    },
+                };
+                push_text(&mut stack, &root, resolved.encode_utf8(&mut [0; 4]))?;
+            }
+            Event::Eof => break,
+            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+            Event::DocType(_) => {
+                return Err(XmlParseError::Malformed("DOCTYPE is not allowed".into()));
+            }
+        }
+    }
+    if !stack.is_empty() {
+        return Err(XmlParseError::Malformed("unexpected end of document".into()));
+    }
+    root.ok_or(XmlParseError::Empty)
+}
+
+fn push_text(stack: &mut [XmlNode], root: &Option<XmlNode>, s: &str) -> Result<(), XmlParseError> {
+    match stack.last_mut() {
+        Some(node) => {
+            node.text.push_str(s);
+            Ok(())
+        }
+        None if s.trim().is_empty() => Ok(()),
+        None if root.is_some() => {
+            Err(XmlParseError::Malformed("text after the root element".into()))
+        }
+        None => Err(XmlParseError::Malformed("text before the root element".into())),
+    }
+}
+
+/// A response document under construction. Text is always escaped; characters XML 1.0 cannot
+/// carry are replaced by U+FFFD.
+pub struct XmlWriter {
+    out: String,
+}
+
+impl XmlWriter {
+    /// Starts a document with the declaration and the root element (with the S3 Control xmlns).
+    pub fn document(root: &str) -> Self {
+        let mut out = String::with_capacity(512);
+        out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let _ = write!(out, "<{root} xmlns=\"{NAMESPACE}\">");
+        XmlWriter { out }
+    }
+
+    /// Starts a document whose root carries no namespace (`ErrorResponse`).
+    pub fn bare_document(root: &str) -> Self {
+        let mut out = String::with_capacity(256);
+        out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let _ = write!(out, "<{root}>");
+        XmlWriter { out }
+    }
+
+    pub fn with_capacity_hint(mut self, bytes: usize) -> Self {
+        self.out.reserve(bytes);
+        self
+    }
+
+    pub fn open(&mut self, name: &str) {
+        self.out.push('<');
+        self.out.push_str(name);
+        self.out.push('>');
+    }
+
+    pub fn close(&mut self, name: &str) {
+        self.out.push_str("</");
+        self.out.push_str(name);
+        self.out.push('>');
+    }
+
+    /// `<name>text</name>`, escaped.
+    pub fn leaf(&mut self, name: &str, text: &str) {
+        self.open(name);
+        escape_into(&mut self.out, text);
+        self.close(name);
+    }
+
+    pub fn leaf_opt(&mut self, name: &str, text: Option<&str>) {
+        if let Some(t) = text {
+            self.leaf(name, t);
+        }
+    }
+
+    pub fn leaf_display(&mut self, name: &str, value: impl std::fmt::Display) {
+        self.open(name);
+        let _ = write!(self.out, "{value}");
+        self.close(name);
+    }
+
+    pub fn leaf_time(&mut self, name: &str, t: &DateTime<Utc>) {
+        self.leaf_display(name, format_timestamp(t));
+    }
+
+    /// Closes the root and returns the document.
+    pub fn finish(mut self, root: &str) -> String {
+        self.close(root);
+        self.out
+    }
+}
+
+/// `2024-01-02T03:04:05.000Z`, as the wire shows timestamps.
+pub fn format_timestamp(t: &DateTime<Utc>) -> impl std::fmt::Display + '_ {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ")
+}
+
+/// Escapes text content; replaces characters XML 1.0 cannot carry.
+pub fn escape_into(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' | '\n' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_entities_and_cdata() {
+        let doc = parse(
+            b"<?xml version=\"1.0\"?><R xmlns=\"x\"><A>a &amp; b&#x21;</A><B><![CDATA[<c>]]></B><E/></R>",
+        )
+        .unwrap();
+        assert_eq!(doc.name, "R");
+        assert_eq!(doc.child_text("A"), Some("a & b!"));
+        assert_eq!(doc.child_text("B"), Some("<c>"));
+        assert_eq!(doc.child_text("E"), Some(""));
+    }
+
+    #[test]
+    fn refuses_malformed_documents() {
+        for bad in [
+            &b""[..],
+            b"<A>",
+            b"<A></B>",
+            b"<A/><B/>",
+            b"text",
+            b"<A>&bogus;</A>",
+            b"</A>",
+            b"<A><B></A></B>",
+        ] {
+            assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+        let deep = "<a>".repeat(100) + &"</a>".repeat(100);
+        assert!(matches!(parse(deep.as_bytes()), Err(XmlParseError::TooDeep)));
+    }
+
+    #[test]
+    fn escapes_text() {
+        let mut w = XmlWriter::bare_document("R");
+        w.leaf("T", "<a & 'b'>\u{1}");
+        let s = w.finish("R");
+        assert!(s.contains("<T>&lt;a &amp; &apos;b&apos;&gt;\u{FFFD}</T>"), "{s}");
+    }
+}

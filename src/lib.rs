@@ -1,0 +1,17 @@
+//! s3prio: keeps Amazon S3 Batch Operations job priorities where a policy says they should be.
+//!
+//! See `docs/architecture.md` for how the modules fit together.
+#![forbid(unsafe_code)]
+
+pub mod aws;
+pub mod cli;
+pub mod daemon;
+pub mod reconcile;
+pub mod telemetry;
+pub mod emulator;
+pub mod model;
+pub mod commands;
+pub mod config;
+pub mod plan;
+pub mod policy;
+pub mod snapshot;

@@ -1,0 +1,157 @@
+//! The `s3prio` binary: parse the command line, call the library, map errors to exit codes
+//! (0 ok, 1 failure, 2 usage, 78 = EX_CONFIG for a config only an operator can fix).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use s3prio::cli::{Cli, Command, LogFormatArg};
+use s3prio::commands::{live, offline};
+use s3prio::config::LogFormat;
+use s3prio::telemetry::logging::{self, Format};
+
+const EX_CONFIG: u8 = 78;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check(args) => match offline::check(&args) {
+            Ok(summary) => {
+                println!("{summary}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(EX_CONFIG)
+            }
+        },
+        Command::Schema => {
+            println!("{}", offline::schema());
+            ExitCode::SUCCESS
+        }
+        Command::Plan(args) => match &args.jobs {
+            Some(jobs) => print_result(offline::plan_snapshot(&args, jobs)),
+            None => {
+                init_logs(None, None);
+                runtime(async {
+                    live_result(live::plan(&args, &Default::default()).await)
+                })
+            }
+        },
+        Command::Explain(args) => match &args.jobs {
+            Some(jobs) => print_result(offline::explain_snapshot(&args, jobs)),
+            None => {
+                init_logs(None, None);
+                runtime(async {
+                    live_result(live::explain(&args, &Default::default()).await)
+                })
+            }
+        },
+        Command::Apply(args) => {
+            init_logs(args.log_format, log_settings(&args.config));
+            runtime(async { live_result(live::apply(&args, &Default::default()).await) })
+        }
+        Command::Run(args) => {
+            let settings = log_settings(&args.config);
+            init_logs(args.log_format, settings);
+            runtime(async {
+                let mut opts = s3prio::daemon::DaemonOptions::new(args.config.clone());
+                opts.dry_run = args.dry_run;
+                let shutdown = tokio_util::sync::CancellationToken::new();
+                match s3prio::daemon::run(opts, Default::default(), shutdown).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        tracing::error!(error = %e, "s3prio cannot start");
+                        ExitCode::from(e.exit_code() as u8)
+                    }
+                }
+            })
+        }
+        Command::Emulator(args) => {
+            init_logs(None, None);
+            runtime(async {
+                match s3prio::emulator::run_cli(&args).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("emulator: {e:#}");
+                        ExitCode::FAILURE
+                    }
+                }
+            })
+        }
+        Command::Demo(args) => runtime(async {
+            match s3prio::commands::demo::run(&args).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("demo: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }),
+    }
+}
+
+fn runtime<F: std::future::Future<Output = ExitCode>>(f: F) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt.block_on(f),
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The config's log settings, when it loads (errors are reported by the command itself).
+fn log_settings(path: &std::path::Path) -> Option<(LogFormat, Option<String>)> {
+    s3prio::config::load(path)
+        .ok()
+        .map(|c| (c.log.format, c.log.level.clone()))
+}
+
+fn init_logs(flag: Option<LogFormatArg>, settings: Option<(LogFormat, Option<String>)>) {
+    let (cfg_format, level) = match settings {
+        Some((f, l)) => (Some(f), l),
+        None => (None, None),
+    };
+    let format = match (flag, cfg_format) {
+        (Some(LogFormatArg::Json), _) => Format::Json,
+        (Some(LogFormatArg::Text), _) => Format::Text,
+        (None, Some(LogFormat::Json)) => Format::Json,
+        (None, Some(LogFormat::Text)) => Format::Text,
+        _ => Format::auto(),
+    };
+    logging::init(format, level.as_deref());
+}
+
+fn print_result(r: anyhow::Result<String>) -> ExitCode {
+    match r {
+        Ok(out) => {
+            print!("{out}");
+            if !out.ends_with('\n') {
+                println!();
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e:#}");
+            if e.downcast_ref::<s3prio::config::ConfigError>().is_some() {
+                ExitCode::from(EX_CONFIG)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn live_result(r: Result<String, live::LiveError>) -> ExitCode {
+    match r {
+        Ok(out) => {
+            println!("{}", out.trim_end());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}

@@ -1,0 +1,382 @@
+//! The policy engine: compiled rules, conditions, time windows and actions. Pure: no I/O, and
+//! time comes in as an argument.
+//!
+//! # Precedence
+//! Rules are evaluated in file order, starting from the job's baseline.
+//! 1. A rule whose action has a value (`set`, `raise`, `lower`, `age_boost`, `baseline`) is a
+//!    *deciding* rule: the first deciding rule whose conditions hold computes the value (relative
+//!    values from the baseline) and applies its own `at_least` / `at_most`. Later deciding rules
+//!    are not consulted. No deciding rule matching means the value is the baseline.
+//! 2. A rule whose action has only `at_least` / `at_most` is a *clamp* rule: every clamp rule
+//!    whose conditions hold is applied to that value, in file order, wherever it sits in the file.
+//! 3. The result is saturated to 0..=2147483647.
+
+mod action;
+mod condition;
+mod explain;
+mod glob;
+mod window;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use action::{saturate, Action, ValueAction};
+pub use condition::{Bounds, Condition, EvalContext, Mode, Truth};
+pub use explain::{ConditionTrace, Explanation, RuleOutcome, RuleTrace, WindowState};
+pub use glob::Glob;
+pub use window::{TimeRange, TimeWindow};
+
+use crate::model::{Job, JobStatus, Priority};
+
+/// How far ahead [`Policy::next_window_change`] looks.
+const WINDOW_HORIZON_DAYS: i64 = 8;
+
+/// What to do with a job whose priority a person changed after s3prio did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ManualChange {
+    /// Leave the job alone and report it as hands-off.
+    #[default]
+    Respect,
+    /// Plan it like any other job (the person's change is undone).
+    Override,
+}
+
+/// The planner settings that travel with the policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannerSettings {
+    pub managed_statuses: Vec<JobStatus>,
+    pub on_manual_change: ManualChange,
+    pub max_changes_per_cycle: Option<usize>,
+    /// A job whose tag of this key has value `"true"` is never changed (empty: disabled).
+    pub ignore_tag: String,
+}
+
+impl Default for PlannerSettings {
+    fn default() -> Self {
+        PlannerSettings {
+            managed_statuses: JobStatus::non_terminal(),
+            on_manual_change: ManualChange::Respect,
+            max_changes_per_cycle: None,
+            ignore_tag: "s3prio/ignore".to_string(),
+        }
+    }
+}
+
+/// One compiled rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    /// All of these hold (an empty list always holds).
+    pub when: Vec<Condition>,
+    pub action: Action,
+}
+
+impl Rule {
+    pub fn is_deciding(&self) -> bool {
+        self.action.value.is_some()
+    }
+
+    fn eval(&self, job: &Job, cx: &EvalContext<'_>) -> Truth {
+        let mut acc = Truth::True;
+        for c in &self.when {
+            match c.eval(job, cx) {
+                Truth::False => return Truth::False,
+                Truth::Unknown => acc = Truth::Unknown,
+                Truth::True => {}
+            }
+        }
+        acc
+    }
+}
+
+/// The outcome of the policy for one job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Evaluation {
+    pub desired: Priority,
+    /// The rule that determined the final value: the last clamp rule that changed it, else the
+    /// deciding rule; `None` when no rule matched (the job goes back to its baseline).
+    pub rule: Option<String>,
+    pub reason: String,
+}
+
+/// Which unfetched inputs the outcome for a job depends on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Needs {
+    /// `GetJobTagging`.
+    pub tags: bool,
+    /// `DescribeJob` (`Job.details`).
+    pub details: bool,
+}
+
+/// The compiled policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    rules: Vec<Rule>,
+    windows: Vec<TimeWindow>,
+    settings: PlannerSettings,
+    /// Windows some rule refers to (sorted, unique).
+    referenced_windows: Vec<usize>,
+    managed: [bool; JobStatus::ALL.len()],
+    uses_tags: bool,
+    uses_details: bool,
+}
+
+/// Precomputed, job-independent inputs for evaluating many jobs at one instant.
+pub struct Instant {
+    now: DateTime<Utc>,
+    windows: Vec<bool>,
+}
+
+impl Instant {
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+}
+
+/// What the core evaluation found, before it is turned into text.
+struct Outcome {
+    desired: Priority,
+    decider: Option<usize>,
+    /// Clamp rules that matched: (rule index, value before, value after).
+    clamps: Vec<(usize, Priority, Priority)>,
+}
+
+fn status_index(s: JobStatus) -> usize {
+    JobStatus::ALL.iter().position(|x| *x == s).unwrap_or(0)
+}
+
+impl Policy {
+    /// Builds a policy. Window indexes in conditions must be valid for `windows` (the config
+    /// loader guarantees it; an out-of-range index reads as a closed window).
+    pub fn new(rules: Vec<Rule>, windows: Vec<TimeWindow>, settings: PlannerSettings) -> Policy {
+        let mut referenced = Vec::new();
+        let (mut uses_tags, mut uses_details) = (false, false);
+        for c in rules.iter().flat_map(|r| &r.when) {
+            c.windows(&mut referenced);
+            let (t, d) = c.uses();
+            uses_tags |= t;
+            uses_details |= d;
+        }
+        referenced.sort_unstable();
+        referenced.dedup();
+        let mut managed = [false; JobStatus::ALL.len()];
+        for s in &settings.managed_statuses {
+            managed[status_index(*s)] = true;
+        }
+        Policy {
+            rules,
+            windows,
+            settings,
+            referenced_windows: referenced,
+            managed,
+            uses_tags,
+            uses_details,
+        }
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    pub fn rule_names(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| r.name.as_str())
+    }
+
+    pub fn windows(&self) -> &[TimeWindow] {
+        &self.windows
+    }
+
+    pub fn settings(&self) -> &PlannerSettings {
+        &self.settings
+    }
+
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn window_count(&self) -> usize {
+        self.windows.len()
+    }
+
+    /// Whether jobs in `status` are managed (others are left alone).
+    pub fn manages(&self, status: JobStatus) -> bool {
+        self.managed[status_index(status)]
+    }
+
+    /// Whether some rule reads tags (so `GetJobTagging` may be needed at all).
+    pub fn uses_tags(&self) -> bool {
+        self.uses_tags
+    }
+
+    /// Whether some rule reads `DescribeJob` details.
+    pub fn uses_details(&self) -> bool {
+        self.uses_details
+    }
+
+    /// Whether `job` carries the ignore tag (`<ignore_tag> = "true"`).
+    pub fn is_ignored(&self, job: &Job) -> bool {
+        !self.settings.ignore_tag.is_empty()
+            && job
+                .tags
+                .as_ref()
+                .and_then(|t| t.get(&self.settings.ignore_tag))
+                .is_some_and(|v| v == "true")
+    }
+
+    /// The job-independent part of evaluation at `now` (window states), computed once per plan.
+    pub fn at(&self, now: DateTime<Utc>) -> Instant {
+        let mut windows = vec![false; self.windows.len()];
+        for &i in &self.referenced_windows {
+            if let Some(w) = self.windows.get(i) {
+                windows[i] = w.contains(now);
+            }
+        }
+        Instant { now, windows }
+    }
+
+    /// The desired priority of `job` at `now`. Unfetched tags count as no tags and unfetched
+    /// details as no role (fetch them first when [`Policy::needs`] says so).
+    pub fn evaluate(&self, job: &Job, baseline: Priority, now: DateTime<Utc>) -> Evaluation {
+        self.evaluate_at(job, baseline, &self.at(now))
+    }
+
+    /// [`Policy::evaluate`] with precomputed window states.
+    pub fn evaluate_at(&self, job: &Job, baseline: Priority, at: &Instant) -> Evaluation {
+        let outcome = self.outcome(job, baseline, at);
+        self.describe(&outcome, baseline)
+    }
+
+    fn context<'a>(&self, at: &'a Instant, mode: Mode) -> EvalContext<'a> {
+        EvalContext {
+            now: at.now,
+            windows: &at.windows,
+            mode,
+        }
+    }
+
+    fn outcome(&self, job: &Job, baseline: Priority, at: &Instant) -> Outcome {
+        let cx = self.context(at, Mode::Complete);
+        let mut desired = saturate(i64::from(baseline));
+        let mut decider = None;
+        for (i, rule) in self.rules.iter().enumerate() {
+            if let Some(value) = &rule.action.value {
+                if rule.eval(job, &cx) == Truth::True {
+                    desired = rule.action.clamp(value.apply(job, baseline, at.now));
+                    decider = Some(i);
+                    break;
+                }
+            }
+        }
+        let mut clamps = Vec::new();
+        for (i, rule) in self.rules.iter().enumerate() {
+            if !rule.is_deciding() && rule.eval(job, &cx) == Truth::True {
+                let before = desired;
+                desired = rule.action.clamp(desired);
+                clamps.push((i, before, desired));
+            }
+        }
+        Outcome {
+            desired,
+            decider,
+            clamps,
+        }
+    }
+
+    fn describe(&self, o: &Outcome, baseline: Priority) -> Evaluation {
+        let mut reason = match o.decider.and_then(|i| self.rules.get(i)) {
+            Some(r) => format!("rule {}: {} (baseline {baseline})", r.name, r.action.describe()),
+            None => format!("no rule matched: baseline {baseline}"),
+        };
+        let mut rule = o.decider.and_then(|i| self.rules.get(i)).map(|r| r.name.clone());
+        for &(i, before, after) in &o.clamps {
+            if let Some(r) = self.rules.get(i) {
+                if before != after {
+                    reason.push_str(&format!("; clamp rule {}: {} ({before} -> {after})", r.name, r.action.describe()));
+                    rule = Some(r.name.clone());
+                }
+            }
+        }
+        Evaluation {
+            desired: o.desired,
+            rule,
+            reason,
+        }
+    }
+
+    /// Whether the outcome for `job` at `now` depends on inputs the client has not fetched
+    /// (`job.tags == None`, `job.details == None`). Jobs in unmanaged statuses need nothing.
+    ///
+    /// This covers the rules only. The ignore tag can stop any change, so before changing a job
+    /// whose tags were not read, use [`Policy::needs_for`], which also accounts for it.
+    pub fn needs(&self, job: &Job, now: DateTime<Utc>) -> Needs {
+        self.needs_at(job, &self.at(now))
+    }
+
+    pub fn needs_at(&self, job: &Job, at: &Instant) -> Needs {
+        let mut needs = Needs::default();
+        if !self.manages(job.status) || (job.tags.is_some() && job.details.is_some()) {
+            return needs;
+        }
+        let cx = self.context(at, Mode::Partial);
+        let mut decided = false;
+        for rule in &self.rules {
+            if decided && rule.is_deciding() {
+                continue;
+            }
+            match rule.eval(job, &cx) {
+                Truth::True => decided |= rule.is_deciding(),
+                Truth::False => {}
+                Truth::Unknown => {
+                    for c in &rule.when {
+                        if c.eval(job, &cx) == Truth::Unknown {
+                            let (t, d) = c.unknown_inputs(job, &cx);
+                            needs.tags |= t;
+                            needs.details |= d;
+                        }
+                    }
+                }
+            }
+        }
+        needs
+    }
+
+    /// [`Policy::needs`] plus the ignore tag: when the job would be changed (its desired priority
+    /// differs from its observed one) and its tags were not read, the tags are needed to know
+    /// whether it carries the ignore tag.
+    pub fn needs_for(&self, job: &Job, baseline: Priority, now: DateTime<Utc>) -> Needs {
+        let at = self.at(now);
+        let mut needs = self.needs_at(job, &at);
+        if job.tags.is_none()
+            && !needs.tags
+            && !self.settings.ignore_tag.is_empty()
+            && self.manages(job.status)
+            && self.outcome(job, baseline, &at).desired != job.priority
+        {
+            needs.tags = true;
+        }
+        needs
+    }
+
+    /// The next instant strictly after `after` (within 8 days) at which a window that some rule
+    /// refers to opens or closes.
+    pub fn next_window_change(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.referenced_windows
+            .iter()
+            .filter_map(|&i| self.windows.get(i))
+            .filter_map(|w| w.next_change(after, WINDOW_HORIZON_DAYS))
+            .min()
+    }
+
+    /// Every rule in order with each condition's result, the action taken and the outcome.
+    pub fn explain(&self, job: &Job, baseline: Priority, now: DateTime<Utc>) -> Explanation {
+        let at = self.at(now);
+        let outcome = self.outcome(job, baseline, &at);
+        let evaluation = self.describe(&outcome, baseline);
+        let cx = self.context(&at, Mode::Complete);
+        explain::build(self, job, baseline, &cx, &outcome.decider, &outcome.clamps, evaluation)
+    }
+}
+
+#[cfg(test)]
+mod tests;

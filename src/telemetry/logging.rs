@@ -1,0 +1,39 @@
+//! Log setup: JSON or text, level from `RUST_LOG`, else the config, else `info`.
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::EnvFilter;
+
+/// The log format to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Text,
+}
+
+impl Format {
+    /// Text on a terminal, JSON otherwise (journald, Kubernetes).
+    pub fn auto() -> Self {
+        if std::io::stdout().is_terminal() {
+            Format::Text
+        } else {
+            Format::Json
+        }
+    }
+}
+
+/// Installs the global subscriber. Calling it twice is harmless (the second call is ignored).
+pub fn init(format: Format, level: Option<&str>) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(level.unwrap_or("info")))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match format {
+        Format::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+        Format::Text => builder.try_init(),
+    };
+}

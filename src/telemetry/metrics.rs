@@ -1,0 +1,210 @@
+//! Every metric s3prio exports, in one registry. Each event that is counted here is also logged
+//! by its caller, so a line in the log and a sample in `/metrics` always agree.
+
+use std::sync::atomic::{AtomicI64, AtomicU64};
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// The outcome of one S3 Control API call, as a metric label.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Outcome {
+    ok,
+    throttled,
+    not_found,
+    bad_request,
+    server_error,
+    network_error,
+    credentials_error,
+    other_error,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ApiLabels {
+    pub target: String,
+    pub operation: &'static str,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetLabels {
+    pub target: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChangeLabels {
+    pub target: String,
+    pub rule: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobLabels {
+    pub target: String,
+    pub status: String,
+}
+
+fn duration_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.01, 2.0, 16))
+}
+
+fn delay_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.005, 2.0, 14))
+}
+
+/// The daemon's metrics. Cheap to share (`Arc<Metrics>`); every field is internally atomic.
+#[derive(Debug)]
+pub struct Metrics {
+    pub api_requests: Family<ApiLabels, Counter>,
+    pub throttled: Family<TargetLabels, Counter>,
+    pub priority_changes: Family<ChangeLabels, Counter>,
+    pub jobs: Family<JobLabels, Gauge>,
+    pub reconcile_duration: Family<TargetLabels, Histogram, fn() -> Histogram>,
+    pub last_successful_reconcile: Family<TargetLabels, Gauge<f64, AtomicU64>>,
+    pub reconcile_failures: Family<TargetLabels, Counter>,
+    pub config_last_reload_successful: Gauge<i64, AtomicI64>,
+    pub config_reloads: Counter,
+    pub rate_limit_current_rps: Family<TargetLabels, Gauge<f64, AtomicU64>>,
+    pub blast_radius_blocked: Family<TargetLabels, Counter>,
+    pub hands_off_jobs: Family<TargetLabels, Gauge>,
+    pub credential_errors: Family<TargetLabels, Counter>,
+    pub retry_delay: Family<TargetLabels, Histogram, fn() -> Histogram>,
+    pub registry: Registry,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("s3prio");
+        let api_requests = Family::<ApiLabels, Counter>::default();
+        registry.register(
+            "api_requests",
+            "S3 Control API calls by target, operation and outcome",
+            api_requests.clone(),
+        );
+        let throttled = Family::<TargetLabels, Counter>::default();
+        registry.register(
+            "throttled",
+            "TooManyRequestsException responses",
+            throttled.clone(),
+        );
+        let priority_changes = Family::<ChangeLabels, Counter>::default();
+        registry.register(
+            "priority_changes",
+            "UpdateJobPriority writes that succeeded, by rule (\"baseline\" when restored)",
+            priority_changes.clone(),
+        );
+        let jobs = Family::<JobLabels, Gauge>::default();
+        registry.register(
+            "jobs",
+            "Jobs seen in the last cycle, by status",
+            jobs.clone(),
+        );
+        let reconcile_duration =
+            Family::<TargetLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                duration_histogram,
+            );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Duration of reconcile cycles",
+            reconcile_duration.clone(),
+        );
+        let last_successful_reconcile = Family::<TargetLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "last_successful_reconcile_timestamp_seconds",
+            "Unix time of the last cycle that completed without error",
+            last_successful_reconcile.clone(),
+        );
+        let reconcile_failures = Family::<TargetLabels, Counter>::default();
+        registry.register(
+            "reconcile_failures",
+            "Reconcile cycles that failed",
+            reconcile_failures.clone(),
+        );
+        let config_last_reload_successful = Gauge::<i64, AtomicI64>::default();
+        config_last_reload_successful.set(1);
+        registry.register(
+            "config_last_reload_successful",
+            "1 if the last config (re)load succeeded, 0 if the running policy is older than the file",
+            config_last_reload_successful.clone(),
+        );
+        let config_reloads = Counter::default();
+        registry.register(
+            "config_reloads",
+            "Config reloads applied",
+            config_reloads.clone(),
+        );
+        let rate_limit_current_rps = Family::<TargetLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "rate_limit_current_rps",
+            "Current request pace per target after throttling adaptation",
+            rate_limit_current_rps.clone(),
+        );
+        let blast_radius_blocked = Family::<TargetLabels, Counter>::default();
+        registry.register(
+            "blast_radius_blocked",
+            "Cycles that made no write because they would have changed more jobs than allowed",
+            blast_radius_blocked.clone(),
+        );
+        let hands_off_jobs = Family::<TargetLabels, Gauge>::default();
+        registry.register(
+            "hands_off_jobs",
+            "Managed jobs left alone because a person changed their priority",
+            hands_off_jobs.clone(),
+        );
+        let credential_errors = Family::<TargetLabels, Counter>::default();
+        registry.register(
+            "credential_errors",
+            "Calls that failed because no valid AWS credentials could be loaded",
+            credential_errors.clone(),
+        );
+        let retry_delay = Family::<TargetLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            delay_histogram,
+        );
+        registry.register(
+            "retry_delay_seconds",
+            "Backoff delays slept before retrying a call",
+            retry_delay.clone(),
+        );
+        Metrics {
+            api_requests,
+            throttled,
+            priority_changes,
+            jobs,
+            reconcile_duration,
+            last_successful_reconcile,
+            reconcile_failures,
+            config_last_reload_successful,
+            config_reloads,
+            rate_limit_current_rps,
+            blast_radius_blocked,
+            hands_off_jobs,
+            credential_errors,
+            retry_delay,
+            registry,
+        }
+    }
+
+    /// The OpenMetrics text exposition (ends with `# EOF`).
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    pub fn target(name: &str) -> TargetLabels {
+        TargetLabels {
+            target: name.to_string(),
+        }
+    }
+}

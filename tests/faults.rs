@@ -1,0 +1,242 @@
+//! The fault suite: the daemon as a process against a misbehaving emulator. Each test states
+//! the fault, then checks that nothing is lost and the process never exits on its own.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::process::*;
+use common::*;
+use s3prio::emulator::{JobSpec, JobStatus};
+
+fn urgent_config(emu: &s3prio::emulator::EmulatorHandle, home: &std::path::Path, extra: &str) -> String {
+    daemon_config(&emu.endpoint_url(), home, "2s", &format!("{extra}\n{}", policy(500)))
+}
+
+fn urgent_done(emu: &s3prio::emulator::EmulatorHandle, ids: &[String]) -> usize {
+    ids.iter().filter(|id| priority(emu, id) == 500).count()
+}
+
+/// Parses `s3prio_retry_delay_seconds_bucket` lines into (le, cumulative count).
+fn retry_histogram(metrics: &str) -> Vec<(String, u64)> {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("s3prio_retry_delay_seconds_bucket"))
+        .filter_map(|l| {
+            let le = l.split("le=\"").nth(1)?.split('"').next()?.to_string();
+            let n = l.rsplit(' ').next()?.parse().ok()?;
+            Some((le, n))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttle_storm_then_calm() {
+    let emu = quiet_emulator().await;
+    let ids = insert_jobs(&emu, 300, 300, 100);
+    let home = tempfile::tempdir().unwrap();
+    let cfg = home.path().join("s3prio.toml");
+    std::fs::write(&cfg, urgent_config(&emu, home.path(), "")).unwrap();
+    emu.set_throttle_fraction(0.5);
+    let mut d = Daemon::start(&cfg, home.path(), &[]);
+    let addr = d.http_addr();
+    let storm = Duration::from_secs(
+        std::env::var("S3PRIO_STORM_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(60),
+    );
+    tokio::time::sleep(storm).await;
+    assert!(d.child.try_wait().unwrap().is_none(), "the daemon exited during the storm");
+    let during = emu.stats();
+    println!(
+        "storm: {} requests, {} throttled ({:.0}%), {} of 300 changes landed during it",
+        during.total,
+        during.throttled,
+        100.0 * during.throttled as f64 / during.total.max(1) as f64,
+        urgent_done(&emu, &ids)
+    );
+    assert!(during.throttled * 3 > during.total, "the storm throttled: {during:?}");
+    emu.set_throttle_fraction(0.0);
+    wait_until("all changes after the storm", Duration::from_secs(120), || urgent_done(&emu, &ids) == 300);
+
+    let (_, metrics) = http(&addr, "GET", "/metrics");
+    let hist = retry_histogram(&metrics);
+    println!("retry delay distribution (cumulative, seconds):");
+    let mut prev = 0;
+    let mut buckets_used = 0;
+    for (le, n) in &hist {
+        if *n > prev {
+            println!("  <= {le:>8}: {:>5}", n - prev);
+            buckets_used += 1;
+        }
+        prev = *n;
+    }
+    assert!(buckets_used >= 4, "delays spread over several buckets (jitter + growth): {hist:?}");
+    let under_25ms = hist.iter().find(|(le, _)| le == "0.02").map(|(_, n)| *n).unwrap_or(0);
+    assert_eq!(under_25ms, 0, "no retry without a delay");
+    assert!(d.child.try_wait().unwrap().is_none());
+    d.signal("TERM");
+    assert!(d.wait_exit(Duration::from_secs(15)).is_some_and(|s| s.success()));
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emulator_down_then_back() {
+    let emu = quiet_emulator().await;
+    let ids = insert_jobs(&emu, 100, 50, 100);
+    let home = tempfile::tempdir().unwrap();
+    let cfg = home.path().join("s3prio.toml");
+    std::fs::write(
+        &cfg,
+        urgent_config(&emu, home.path(), "").replace("requests_per_second = 200", "requests_per_second = 10"),
+    )
+    .unwrap();
+    let d = Daemon::start(&cfg, home.path(), &[]);
+    let addr = d.http_addr();
+    wait_until("some changes", Duration::from_secs(20), || urgent_done(&emu, &ids) >= 5);
+    // Down mid-cycle (50 writes at 10/s take 5 s).
+    emu.set_down(true);
+    let down_for = Duration::from_secs(
+        std::env::var("S3PRIO_OUTAGE_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(30),
+    );
+    let went_down = Instant::now();
+    wait_until("readiness 503", Duration::from_secs(25), || http(&addr, "GET", "/readyz").0 == 503);
+    assert_eq!(http(&addr, "GET", "/healthz").0, 200, "liveness never depends on AWS");
+    tokio::time::sleep(down_for.saturating_sub(went_down.elapsed())).await;
+    emu.set_down(false);
+    wait_until("readiness 200", Duration::from_secs(60), || http(&addr, "GET", "/readyz").0 == 200);
+    wait_until("all changes", Duration::from_secs(30), || urgent_done(&emu, &ids) == 50);
+    println!("outage of {down_for:?}: recovered, 50/50 changes landed");
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_dash_nine_mid_cycle_loses_no_baseline() {
+    use chrono::{Timelike, Utc};
+    let emu = quiet_emulator().await;
+    let ids = insert_jobs(&emu, 200, 200, 100);
+    for (i, id) in ids.iter().enumerate() {
+        emu.set_priority_direct(ACCOUNT, id, 100 + i as i32);
+    }
+    let home = tempfile::tempdir().unwrap();
+    let cfg = home.path().join("s3prio.toml");
+    // A window open now (UTC), and the same window closed.
+    let now = Utc::now();
+    let h = now.hour();
+    let open_now = format!("{:02}:00-{:02}:00", h, (h + 2) % 24);
+    let closed_now = format!("{:02}:00-{:02}:00", (h + 3) % 24, (h + 4) % 24);
+    let rules = |range: &str| {
+        format!(
+            "[windows.w]\ntimezone = \"UTC\"\nranges = [\"{range}\"]\n\n[[rules]]\nname = \"raise\"\nwhen = {{ tags = {{ urgent = \"true\" }}, in_window = \"w\" }}\naction = {{ raise = 1000 }}\n"
+        )
+    };
+    // Tag store: the baseline lives on the job itself.
+    let text = |range: &str| {
+        daemon_config(&emu.endpoint_url(), home.path(), "2s", &rules(range))
+            .replace("store = [\"file\"]", "store = [\"tag\"]")
+            .replace("requests_per_second = 200", "requests_per_second = 60")
+    };
+    std::fs::write(&cfg, text(&open_now)).unwrap();
+    let mut d = Daemon::start(&cfg, home.path(), &[]);
+    let raised = || ids.iter().enumerate().filter(|(i, id)| priority(&emu, id) == 1100 + *i as i32).count();
+    wait_until("some raised", Duration::from_secs(30), || raised() >= 20);
+    d.signal("KILL");
+    let _ = d.wait_exit(Duration::from_secs(5));
+    let at_kill = raised();
+    println!("killed with {at_kill} of 200 raised");
+    assert!(at_kill < 200, "the kill must land mid-cycle");
+
+    // Restart inside the window: converges.
+    let d2 = Daemon::start(&cfg, home.path(), &[]);
+    wait_until("all raised", Duration::from_secs(60), || raised() == 200);
+    drop(d2);
+    // Restart after the window closed: every job back at its own priority.
+    std::fs::write(&cfg, text(&closed_now)).unwrap();
+    let _d3 = Daemon::start(&cfg, home.path(), &[]);
+    wait_until("all restored", Duration::from_secs(60), || {
+        ids.iter().enumerate().all(|(i, id)| priority(&emu, id) == 100 + i as i32)
+    });
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_finish_and_appear_during_cycles() {
+    let emu = quiet_emulator().await;
+    let ids = insert_jobs(&emu, 200, 200, 100);
+    let home = tempfile::tempdir().unwrap();
+    let cfg = home.path().join("s3prio.toml");
+    std::fs::write(
+        &cfg,
+        urgent_config(&emu, home.path(), "").replace("requests_per_second = 200", "requests_per_second = 40"),
+    )
+    .unwrap();
+    let d = Daemon::start(&cfg, home.path(), &[]);
+    let addr = d.http_addr();
+    wait_until("some changes", Duration::from_secs(20), || urgent_done(&emu, &ids) >= 10);
+    // 30 jobs vanish (NotFound on write), 20 complete, 50 new urgent jobs appear.
+    let mut gone = 0;
+    for id in ids.iter().rev().take(30) {
+        if emu.remove_job(ACCOUNT, id).is_some() {
+            gone += 1;
+        }
+    }
+    for id in ids.iter().rev().skip(30).take(20) {
+        emu.set_status_direct(ACCOUNT, id, JobStatus::Complete);
+    }
+    let fresh: Vec<String> = (0..50)
+        .map(|i| {
+            emu.insert_job(JobSpec {
+                account_id: ACCOUNT.into(),
+                description: Some(format!("late job {i}")),
+                priority: 100,
+                status: JobStatus::Ready,
+                tags: vec![tag("urgent", "true")],
+                ..Default::default()
+            })
+        })
+        .collect();
+    let alive: Vec<String> = ids[..150].to_vec();
+    wait_until("remaining and new jobs raised", Duration::from_secs(60), || {
+        urgent_done(&emu, &alive) == 150 && urgent_done(&emu, &fresh) == 50
+    });
+    wait_until("ready", Duration::from_secs(10), || http(&addr, "GET", "/readyz").0 == 200);
+    println!("{gone} jobs vanished mid-cycle, 20 completed, 50 appeared: all handled");
+    let log = d.log();
+    assert!(!log.contains("panicked"), "{log}");
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_storm_ends_on_the_last_valid_policy() {
+    let emu = quiet_emulator().await;
+    let ids = insert_jobs(&emu, 20, 5, 100);
+    let home = tempfile::tempdir().unwrap();
+    let cfg = home.path().join("s3prio.toml");
+    let text = |set: i32| daemon_config(&emu.endpoint_url(), home.path(), "2s", &policy(set));
+    std::fs::write(&cfg, text(300)).unwrap();
+    let mut d = Daemon::start(&cfg, home.path(), &[]);
+    let addr = d.http_addr();
+    wait_until("first policy", Duration::from_secs(15), || urgent_done_at(&emu, &ids[..5], 300));
+    // 50 edits in 10 s; every third one invalid; the last one valid.
+    for i in 0..50 {
+        let body = if i % 3 == 1 {
+            text(400 + i).replace("[[rules]]", "[[rulez]]")
+        } else {
+            text(400 + i)
+        };
+        std::fs::write(&cfg, body).unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let last = 400 + 49;
+    wait_until("final policy applied", Duration::from_secs(15), || urgent_done_at(&emu, &ids[..5], last));
+    assert!(d.child.try_wait().unwrap().is_none(), "no crash");
+    let (_, metrics) = http(&addr, "GET", "/metrics");
+    assert!(metrics.contains("s3prio_config_last_reload_successful 1"));
+    let rejected = d.log().matches("config reload rejected").count();
+    println!("reload storm: 50 edits, {rejected} rejected reloads logged, final policy {last} applied");
+    d.signal("TERM");
+    assert!(d.wait_exit(Duration::from_secs(10)).is_some_and(|s| s.success()));
+    emu.shutdown().await;
+}
+
+fn urgent_done_at(emu: &s3prio::emulator::EmulatorHandle, ids: &[String], p: i32) -> bool {
+    ids.iter().all(|id| priority(emu, id) == p)
+}
