@@ -24,7 +24,8 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 fn report(label: &str, mut pages: Vec<Duration>) {
     pages.sort();
-    let mean = pages.iter().map(Duration::as_secs_f64).sum::<f64>() * 1000.0 / pages.len().max(1) as f64;
+    let mean =
+        pages.iter().map(Duration::as_secs_f64).sum::<f64>() * 1000.0 / pages.len().max(1) as f64;
     println!(
         "{label:<34} {:>4} pages  mean {mean:6.2} ms  p50 {:6.2} ms  p99 {:6.2} ms  max {:6.2} ms",
         pages.len(),
@@ -34,14 +35,39 @@ fn report(label: &str, mut pages: Vec<Duration>) {
     );
 }
 
+async fn raw_list(addr: std::net::SocketAddr, token: Option<&str>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let query = token.map(|t| format!("&nextToken={t}")).unwrap_or_default();
+    let req = format!(
+        "GET /v20180820/jobs?maxResults=1000{query} HTTP/1.1\r\nHost: x\r\n\
+         x-amz-account-id: {ACCOUNT}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(req.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf).await.expect("read");
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         let t = Instant::now();
-        let emu = emulator::start(EmulatorOptions { jobs: 100_000, simulate: false, ..EmulatorOptions::default() })
-            .await
-            .expect("emulator");
-        println!("population: {} jobs generated in {:?}", emu.job_count(), t.elapsed());
+        let emu = emulator::start(EmulatorOptions {
+            jobs: 100_000,
+            simulate: false,
+            ..EmulatorOptions::default()
+        })
+        .await
+        .expect("emulator");
+        println!(
+            "population: {} jobs generated in {:?}",
+            emu.job_count(),
+            t.elapsed()
+        );
 
         for _round in 0..3 {
             let mut pages = Vec::new();
@@ -56,6 +82,25 @@ fn main() {
                 }
             }
             report("in process (store walk + XML)", pages);
+        }
+
+        // Raw HTTP (no SDK parsing): what the emulator costs a client over the wire.
+        for _round in 0..3 {
+            let mut pages = Vec::new();
+            let mut token: Option<String> = None;
+            loop {
+                let t = Instant::now();
+                let body = raw_list(emu.addr(), token.as_deref()).await;
+                pages.push(t.elapsed());
+                token = body
+                    .split_once("<NextToken>")
+                    .and_then(|(_, rest)| rest.split_once("</NextToken>"))
+                    .map(|(tok, _)| tok.to_string());
+                if token.is_none() {
+                    break;
+                }
+            }
+            report("raw HTTP/1.1 (server + transfer)", pages);
         }
 
         let conf = aws_sdk_s3control::Config::builder()
@@ -88,7 +133,11 @@ fn main() {
             report("SDK over HTTP (end to end)", pages);
         }
         let stats = emu.stats();
-        println!("requests served: {} ({} ok)", stats.total, stats.count("ListJobs", "ok"));
+        println!(
+            "requests served: {} ({} ok)",
+            stats.total,
+            stats.count("ListJobs", "ok")
+        );
         emu.shutdown().await;
     });
 }

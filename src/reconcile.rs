@@ -149,6 +149,7 @@ impl TargetReconciler {
             shutdown,
             heartbeat: Arc::new(crate::telemetry::Heartbeat::default()),
         };
+        ctx.metrics.init_target(&target.name);
         ctx.metrics
             .rate_limit_current_rps
             .get_or_create(&Metrics::target(&target.name))

@@ -9,11 +9,13 @@ use aws_sdk_s3control::config::retry::RetryConfig;
 use aws_sdk_s3control::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3control::types::{
     JobManifest, JobManifestFieldName, JobManifestFormat, JobManifestLocation, JobManifestSpec,
-    JobOperation, JobReport, JobStatus as SdkStatus, RequestedJobStatus, S3SetObjectTaggingOperation, S3Tag,
+    JobOperation, JobReport, JobStatus as SdkStatus, RequestedJobStatus,
+    S3SetObjectTaggingOperation, S3Tag,
 };
 use aws_sdk_s3control::Client;
 use s3prio::emulator::{
-    self, EmulatorHandle, EmulatorOptions, JobSpec, JobStatus, Tag, Throttle, DEFAULT_ACCOUNT_ID as ACCOUNT,
+    self, EmulatorHandle, EmulatorOptions, JobSpec, JobStatus, Tag, Throttle,
+    DEFAULT_ACCOUNT_ID as ACCOUNT,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
@@ -40,16 +42,24 @@ fn client(emu: &EmulatorHandle) -> Client {
 }
 
 async fn quiet_emulator() -> EmulatorHandle {
-    emulator::start(EmulatorOptions { simulate: false, ..EmulatorOptions::default() })
-        .await
-        .expect("emulator starts")
+    emulator::start(EmulatorOptions {
+        simulate: false,
+        ..EmulatorOptions::default()
+    })
+    .await
+    .expect("emulator starts")
 }
 
 fn tag(k: &str, v: &str) -> S3Tag {
     S3Tag::builder().key(k).value(v).build().expect("tag")
 }
 
-async fn create_job(c: &Client, token: &str, priority: i32, tags: Vec<S3Tag>) -> Result<String, String> {
+async fn create_job(
+    c: &Client,
+    token: &str,
+    priority: i32,
+    tags: Vec<S3Tag>,
+) -> Result<String, String> {
     let manifest = JobManifest::builder()
         .spec(
             JobManifestSpec::builder()
@@ -75,7 +85,11 @@ async fn create_job(c: &Client, token: &str, priority: i32, tags: Vec<S3Tag>) ->
         .manifest(manifest)
         .operation(
             JobOperation::builder()
-                .s3_put_object_tagging(S3SetObjectTaggingOperation::builder().tag_set(tag("x", "y")).build())
+                .s3_put_object_tagging(
+                    S3SetObjectTaggingOperation::builder()
+                        .tag_set(tag("x", "y"))
+                        .build(),
+                )
                 .build(),
         )
         .priority(priority)
@@ -92,11 +106,28 @@ async fn create_job(c: &Client, token: &str, priority: i32, tags: Vec<S3Tag>) ->
 async fn create_describe_and_replace_tags() {
     let emu = quiet_emulator().await;
     let c = client(&emu);
-    let id = create_job(&c, "tok-1", 42, vec![tag("team", "ml"), tag("urgent", "true")]).await.unwrap();
+    let id = create_job(
+        &c,
+        "tok-1",
+        42,
+        vec![tag("team", "ml"), tag("urgent", "true")],
+    )
+    .await
+    .unwrap();
     assert!(emulator::is_valid_job_id(&id) && id.len() == 36, "{id}");
 
     // Same token, same request: the same job. Same token, another request: IdempotencyException.
-    assert_eq!(create_job(&c, "tok-1", 42, vec![tag("team", "ml"), tag("urgent", "true")]).await.unwrap(), id);
+    assert_eq!(
+        create_job(
+            &c,
+            "tok-1",
+            42,
+            vec![tag("team", "ml"), tag("urgent", "true")]
+        )
+        .await
+        .unwrap(),
+        id
+    );
     let err = c
         .create_job()
         .account_id(ACCOUNT)
@@ -109,23 +140,47 @@ async fn create_describe_and_replace_tags() {
         .await
         .unwrap_err()
         .into_service_error();
-    assert!(err.is_bad_request_exception() || err.is_idempotency_exception(), "{err:?}");
+    assert!(
+        err.is_bad_request_exception() || err.is_idempotency_exception(),
+        "{err:?}"
+    );
     assert_eq!(emu.job_count(), 1);
 
-    let job = c.describe_job().account_id(ACCOUNT).job_id(&id).send().await.unwrap();
+    let job = c
+        .describe_job()
+        .account_id(ACCOUNT)
+        .job_id(&id)
+        .send()
+        .await
+        .unwrap();
     let job = job.job().expect("Job element");
     assert_eq!(job.job_id(), Some(id.as_str()));
     assert_eq!(job.priority(), 42);
     assert_eq!(job.status(), Some(&SdkStatus::New));
     assert_eq!(job.description(), Some("Tag <raw> events & more"));
     assert_eq!(job.confirmation_required(), Some(false));
-    assert_eq!(job.job_arn(), Some(format!("arn:aws:s3:us-east-1:{ACCOUNT}:job/{id}").as_str()));
-    let location = job.manifest().and_then(|m| m.location()).expect("manifest echoed");
+    assert_eq!(
+        job.job_arn(),
+        Some(format!("arn:aws:s3:us-east-1:{ACCOUNT}:job/{id}").as_str())
+    );
+    let location = job
+        .manifest()
+        .and_then(|m| m.location())
+        .expect("manifest echoed");
     assert_eq!(location.e_tag(), "\"abc123\"");
-    assert!(job.operation().and_then(|o| o.s3_put_object_tagging()).is_some());
+    assert!(job
+        .operation()
+        .and_then(|o| o.s3_put_object_tagging())
+        .is_some());
     assert!(job.creation_time().is_some());
 
-    let tags = c.get_job_tagging().account_id(ACCOUNT).job_id(&id).send().await.unwrap();
+    let tags = c
+        .get_job_tagging()
+        .account_id(ACCOUNT)
+        .job_id(&id)
+        .send()
+        .await
+        .unwrap();
     let pairs: Vec<(&str, &str)> = tags.tags().iter().map(|t| (t.key(), t.value())).collect();
     assert_eq!(pairs, [("team", "ml"), ("urgent", "true")]);
 
@@ -138,9 +193,22 @@ async fn create_describe_and_replace_tags() {
         .send()
         .await
         .unwrap();
-    let tags = c.get_job_tagging().account_id(ACCOUNT).job_id(&id).send().await.unwrap();
+    let tags = c
+        .get_job_tagging()
+        .account_id(ACCOUNT)
+        .job_id(&id)
+        .send()
+        .await
+        .unwrap();
     let pairs: Vec<(&str, &str)> = tags.tags().iter().map(|t| (t.key(), t.value())).collect();
-    assert_eq!(pairs, [("team", "billing"), ("cost-center", "cc-4711"), ("empty", "")]);
+    assert_eq!(
+        pairs,
+        [
+            ("team", "billing"),
+            ("cost-center", "cc-4711"),
+            ("empty", "")
+        ]
+    );
     assert_eq!(emu.job(ACCOUNT, &id).unwrap().tag("team"), Some("billing"));
 
     // Too many tags: TooManyTagsException.
@@ -148,7 +216,12 @@ async fn create_describe_and_replace_tags() {
     for i in 0..51 {
         req = req.tags(tag(&format!("k{i}"), "v"));
     }
-    assert!(req.send().await.unwrap_err().into_service_error().is_too_many_tags_exception());
+    assert!(req
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error()
+        .is_too_many_tags_exception());
     emu.shutdown().await;
 }
 
@@ -170,7 +243,10 @@ async fn lists_2500_jobs_in_three_pages_without_gaps_or_repeats() {
         expected.insert(emu.insert_job(spec(JobStatus::Ready, 10, i % 700)));
     }
     // Another account's jobs are not visible.
-    emu.insert_job(JobSpec { account_id: OTHER_ACCOUNT.into(), ..JobSpec::default() });
+    emu.insert_job(JobSpec {
+        account_id: OTHER_ACCOUNT.into(),
+        ..JobSpec::default()
+    });
     let c = client(&emu);
     let mut seen = Vec::new();
     let mut pages = Vec::new();
@@ -201,9 +277,21 @@ async fn lists_2500_jobs_in_three_pages_without_gaps_or_repeats() {
     assert_eq!(unique, expected, "a job is missing");
 
     // maxResults above 1000 is capped; an invalid token is InvalidNextTokenException.
-    let out = c.list_jobs().account_id(ACCOUNT).max_results(5000).send().await.unwrap();
+    let out = c
+        .list_jobs()
+        .account_id(ACCOUNT)
+        .max_results(5000)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(out.jobs().len(), 1000);
-    let err = c.list_jobs().account_id(ACCOUNT).next_token("garbage").send().await.unwrap_err();
+    let err = c
+        .list_jobs()
+        .account_id(ACCOUNT)
+        .next_token("garbage")
+        .send()
+        .await
+        .unwrap_err();
     assert!(err.into_service_error().is_invalid_next_token_exception());
     emu.shutdown().await;
 }
@@ -212,7 +300,12 @@ async fn lists_2500_jobs_in_three_pages_without_gaps_or_repeats() {
 async fn filters_by_status_and_hides_jobs_ended_long_ago() {
     let emu = quiet_emulator().await;
     let mut by_status = std::collections::HashMap::<&str, usize>::new();
-    let statuses = [JobStatus::Active, JobStatus::Suspended, JobStatus::Ready, JobStatus::Complete];
+    let statuses = [
+        JobStatus::Active,
+        JobStatus::Suspended,
+        JobStatus::Ready,
+        JobStatus::Complete,
+    ];
     for i in 0..200usize {
         let st = statuses[i % statuses.len()];
         emu.insert_job(spec(st, 10, i as i64));
@@ -230,15 +323,35 @@ async fn filters_by_status_and_hides_jobs_ended_long_ago() {
         .send()
         .await
         .unwrap();
-    assert_eq!(out.jobs().len(), by_status["Active"] + by_status["Suspended"]);
-    assert!(out.jobs().iter().all(|j| matches!(j.status(), Some(SdkStatus::Active | SdkStatus::Suspended))));
+    assert_eq!(
+        out.jobs().len(),
+        by_status["Active"] + by_status["Suspended"]
+    );
+    assert!(out
+        .jobs()
+        .iter()
+        .all(|j| matches!(j.status(), Some(SdkStatus::Active | SdkStatus::Suspended))));
     let all = c.list_jobs().account_id(ACCOUNT).send().await.unwrap();
     assert_eq!(all.jobs().len(), 200);
-    assert!(all.jobs().iter().all(|j| j.job_id() != Some(old_id.as_str())));
-    let failed = c.list_jobs().account_id(ACCOUNT).job_statuses(SdkStatus::Failed).send().await.unwrap();
+    assert!(all
+        .jobs()
+        .iter()
+        .all(|j| j.job_id() != Some(old_id.as_str())));
+    let failed = c
+        .list_jobs()
+        .account_id(ACCOUNT)
+        .job_statuses(SdkStatus::Failed)
+        .send()
+        .await
+        .unwrap();
     assert!(failed.jobs().is_empty());
     // Still describable.
-    c.describe_job().account_id(ACCOUNT).job_id(&old_id).send().await.unwrap();
+    c.describe_job()
+        .account_id(ACCOUNT)
+        .job_id(&old_id)
+        .send()
+        .await
+        .unwrap();
     emu.shutdown().await;
 }
 
@@ -247,19 +360,44 @@ async fn updates_priority_and_status_and_reads_them_back() {
     let emu = quiet_emulator().await;
     let id = emu.insert_job(spec(JobStatus::Suspended, 10, 1));
     let c = client(&emu);
-    let out = c.update_job_priority().account_id(ACCOUNT).job_id(&id).priority(2_147_483_647).send().await.unwrap();
-    assert_eq!((out.job_id(), out.priority()), (Some(id.as_str()), i32::MAX));
-    let job = c.describe_job().account_id(ACCOUNT).job_id(&id).send().await.unwrap();
+    let out = c
+        .update_job_priority()
+        .account_id(ACCOUNT)
+        .job_id(&id)
+        .priority(2_147_483_647)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (out.job_id(), out.priority()),
+        (id.as_str(), i32::MAX)
+    );
+    let job = c
+        .describe_job()
+        .account_id(ACCOUNT)
+        .job_id(&id)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(job.job().unwrap().priority(), i32::MAX);
     let listed = c.list_jobs().account_id(ACCOUNT).send().await.unwrap();
     assert_eq!(listed.jobs()[0].priority(), i32::MAX);
     let updates = emu.priority_updates();
     assert_eq!(updates.len(), 1);
-    assert_eq!((updates[0].job_id.as_str(), updates[0].priority), (id.as_str(), i32::MAX));
+    assert_eq!(
+        (updates[0].job_id.as_str(), updates[0].priority),
+        (id.as_str(), i32::MAX)
+    );
 
     // A person changes it in the console: the API sees it, the update log does not.
     assert!(emu.set_priority_direct(ACCOUNT, &id, 77));
-    let job = c.describe_job().account_id(ACCOUNT).job_id(&id).send().await.unwrap();
+    let job = c
+        .describe_job()
+        .account_id(ACCOUNT)
+        .job_id(&id)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(job.job().unwrap().priority(), 77);
     assert_eq!(emu.priority_updates().len(), 1);
 
@@ -303,49 +441,144 @@ async fn typed_errors_on_the_right_calls() {
     let c = client(&emu);
     let missing = "00000000-0000-4000-8000-000000000000";
 
-    let e = c.describe_job().account_id(ACCOUNT).job_id(missing).send().await.unwrap_err();
+    let e = c
+        .describe_job()
+        .account_id(ACCOUNT)
+        .job_id(missing)
+        .send()
+        .await
+        .unwrap_err();
     assert!(e.into_service_error().is_not_found_exception());
-    let e = c.get_job_tagging().account_id(ACCOUNT).job_id(missing).send().await.unwrap_err();
+    let e = c
+        .get_job_tagging()
+        .account_id(ACCOUNT)
+        .job_id(missing)
+        .send()
+        .await
+        .unwrap_err();
     assert!(e.into_service_error().is_not_found_exception());
-    let e = c.update_job_priority().account_id(ACCOUNT).job_id(missing).priority(5).send().await.unwrap_err();
+    let e = c
+        .update_job_priority()
+        .account_id(ACCOUNT)
+        .job_id(missing)
+        .priority(5)
+        .send()
+        .await
+        .unwrap_err();
     assert!(e.into_service_error().is_not_found_exception());
-    let e = c.put_job_tagging().account_id(ACCOUNT).job_id(missing).send().await.unwrap_err();
+    let e = c
+        .put_job_tagging()
+        .account_id(ACCOUNT)
+        .job_id(missing)
+        .send()
+        .await
+        .unwrap_err();
     assert!(e.into_service_error().is_not_found_exception());
     // Jobs of another account are not visible.
-    let e = c.describe_job().account_id(OTHER_ACCOUNT).job_id(&id).send().await.unwrap_err();
+    let e = c
+        .describe_job()
+        .account_id(OTHER_ACCOUNT)
+        .job_id(&id)
+        .send()
+        .await
+        .unwrap_err();
     assert!(e.into_service_error().is_not_found_exception());
 
-    let e = c.update_job_priority().account_id(ACCOUNT).job_id(&id).priority(-1).send().await.unwrap_err();
+    let e = c
+        .update_job_priority()
+        .account_id(ACCOUNT)
+        .job_id(&id)
+        .priority(-1)
+        .send()
+        .await
+        .unwrap_err();
     assert!(e.into_service_error().is_bad_request_exception());
-    let e = c.describe_job().account_id(ACCOUNT).job_id("bad!id").send().await.unwrap_err();
+    let e = c
+        .describe_job()
+        .account_id(ACCOUNT)
+        .job_id("bad!id")
+        .send()
+        .await
+        .unwrap_err();
     assert!(e.into_service_error().is_bad_request_exception());
-    let e = c.describe_job().account_id(ACCOUNT).job_id("abc").send().await.unwrap_err();
+    let e = c
+        .describe_job()
+        .account_id(ACCOUNT)
+        .job_id("abc")
+        .send()
+        .await
+        .unwrap_err();
     assert!(e.into_service_error().is_bad_request_exception());
-    let e = c.describe_job().account_id("12345").job_id(&id).send().await.unwrap_err();
+    let e = c
+        .describe_job()
+        .account_id("12345")
+        .job_id(&id)
+        .send()
+        .await
+        .unwrap_err();
     assert!(e.into_service_error().is_bad_request_exception());
     assert_eq!(emu.job(ACCOUNT, &id).unwrap().priority, 10);
 
-    emu.set_throttle(Some(Throttle { rps: 0.001, burst: 1 }));
-    c.describe_job().account_id(ACCOUNT).job_id(&id).send().await.unwrap();
-    let e = c.describe_job().account_id(ACCOUNT).job_id(&id).send().await.unwrap_err();
+    emu.set_throttle(Some(Throttle {
+        rps: 0.001,
+        burst: 1,
+    }));
+    c.describe_job()
+        .account_id(ACCOUNT)
+        .job_id(&id)
+        .send()
+        .await
+        .unwrap();
+    let e = c
+        .describe_job()
+        .account_id(ACCOUNT)
+        .job_id(&id)
+        .send()
+        .await
+        .unwrap_err();
     assert!(e.into_service_error().is_too_many_requests_exception());
-    let e = c.update_job_priority().account_id(ACCOUNT).job_id(&id).priority(5).send().await.unwrap_err();
+    let e = c
+        .update_job_priority()
+        .account_id(ACCOUNT)
+        .job_id(&id)
+        .priority(5)
+        .send()
+        .await
+        .unwrap_err();
     assert!(e.into_service_error().is_too_many_requests_exception());
     // ListJobs models no TooManyRequestsException, but the code still reaches the client.
     let e = c.list_jobs().account_id(ACCOUNT).send().await.unwrap_err();
-    let code = aws_sdk_s3control::error::ProvideErrorMetadata::code(&e.into_service_error()).map(str::to_string);
+    let code = aws_sdk_s3control::error::ProvideErrorMetadata::code(&e.into_service_error())
+        .map(str::to_string);
     assert_eq!(code.as_deref(), Some("TooManyRequestsException"));
     // Buckets are per account.
-    c.describe_job().account_id(OTHER_ACCOUNT).job_id(missing).send().await.unwrap_err();
+    c.describe_job()
+        .account_id(OTHER_ACCOUNT)
+        .job_id(missing)
+        .send()
+        .await
+        .unwrap_err();
 
     emu.set_throttle(None);
     emu.set_fault_rate(1.0);
-    let e = c.describe_job().account_id(ACCOUNT).job_id(&id).send().await.unwrap_err();
+    let e = c
+        .describe_job()
+        .account_id(ACCOUNT)
+        .job_id(&id)
+        .send()
+        .await
+        .unwrap_err();
     assert!(e.into_service_error().is_internal_service_exception());
     emu.set_fault_rate(0.0);
 
     emu.remove_job(ACCOUNT, &id);
-    let e = c.describe_job().account_id(ACCOUNT).job_id(&id).send().await.unwrap_err();
+    let e = c
+        .describe_job()
+        .account_id(ACCOUNT)
+        .job_id(&id)
+        .send()
+        .await
+        .unwrap_err();
     assert!(e.into_service_error().is_not_found_exception());
     let stats = emu.stats();
     assert_eq!(stats.count("DescribeJob", "NotFoundException"), 3);
@@ -373,7 +606,12 @@ async fn throttle_refuses_a_burst_and_spares_a_paced_client() {
     let results = futures_join_all(calls).await;
     let throttled = results
         .iter()
-        .filter(|r| r.as_ref().is_err_and(|e| e.as_service_error().is_some_and(|s| s.is_too_many_requests_exception())))
+        .filter(|r| {
+            r.as_ref().is_err_and(|e| {
+                e.as_service_error()
+                    .is_some_and(|s| s.is_too_many_requests_exception())
+            })
+        })
         .count();
     let ok = results.iter().filter(|r| r.is_ok()).count();
     println!("burst of 50 at 5 rps / burst 5: {ok} ok, {throttled} TooManyRequestsException");
@@ -389,18 +627,32 @@ async fn throttle_refuses_a_burst_and_spares_a_paced_client() {
     let mut paced_throttled = 0;
     for _ in 0..20 {
         tick.tick().await;
-        if let Err(e) = c.describe_job().account_id(ACCOUNT).job_id(&id).send().await {
+        if let Err(e) = c
+            .describe_job()
+            .account_id(ACCOUNT)
+            .job_id(&id)
+            .send()
+            .await
+        {
             assert!(e.into_service_error().is_too_many_requests_exception());
             paced_throttled += 1;
         }
     }
-    println!("paced client, 20 calls at 5/s over {:?}: {paced_throttled} throttled", started.elapsed());
-    assert!(paced_throttled <= 1, "{paced_throttled} paced calls throttled");
+    println!(
+        "paced client, 20 calls at 5/s over {:?}: {paced_throttled} throttled",
+        started.elapsed()
+    );
+    assert!(
+        paced_throttled <= 1,
+        "{paced_throttled} paced calls throttled"
+    );
     emu.shutdown().await;
 }
 
 /// Runs futures concurrently on the current task (no extra dependency needed).
-async fn futures_join_all<F: std::future::Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output>
+async fn futures_join_all<F: std::future::Future>(
+    futs: impl IntoIterator<Item = F>,
+) -> Vec<F::Output>
 where
     F: Send + 'static,
     F::Output: Send + 'static,
@@ -416,7 +668,10 @@ where
 /// One raw HTTP/1.1 exchange on a fresh connection; returns (status, head, body).
 async fn raw(addr: std::net::SocketAddr, head: &str, body: &[u8]) -> (u16, String, String) {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!("{head}\r\nHost: localhost\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+    let req = format!(
+        "{head}\r\nHost: localhost\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
     let (mut rd, mut wr) = s.split();
     let write = async {
         let _ = wr.write_all(req.as_bytes()).await;
@@ -428,7 +683,11 @@ async fn raw(addr: std::net::SocketAddr, head: &str, body: &[u8]) -> (u16, Strin
     r.unwrap();
     let text = String::from_utf8_lossy(&buf).to_string();
     let (h, b) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = h.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = h
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     (status, h.to_string(), b.to_string())
 }
 
@@ -465,11 +724,21 @@ async fn garbage_requests_get_error_responses_and_the_server_keeps_serving() {
         (format!("DELETE /v20180820/jobs/{id} HTTP/1.1\r\n{acct}"), vec![], 405, "MethodNotAllowed"),
     ];
     for (head, body, status, code) in &cases {
-        let head = if head.contains("HTTP/1.1") { head.clone() } else { head.replacen(&id, &format!("{id} HTTP/1.1"), 1) };
+        let head = if head.contains("HTTP/1.1") {
+            head.clone()
+        } else {
+            head.replacen(&id, &format!("{id} HTTP/1.1"), 1)
+        };
         let (got, h, b) = raw(addr, &head, body).await;
         assert_eq!(got, *status, "{head}: {h}\n{b}");
-        assert!(b.contains(&format!("<ErrorResponse><Error><Code>{code}</Code>")), "{head}: {b}");
-        assert!(h.to_ascii_lowercase().contains("x-amz-request-id:"), "{head}: {h}");
+        assert!(
+            b.contains(&format!("<ErrorResponse><Error><Code>{code}</Code>")),
+            "{head}: {b}"
+        );
+        assert!(
+            h.to_ascii_lowercase().contains("x-amz-request-id:"),
+            "{head}: {h}"
+        );
     }
     // Not HTTP at all: hyper answers or closes; either way the server lives on.
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -478,7 +747,13 @@ async fn garbage_requests_get_error_responses_and_the_server_keeps_serving() {
     let _ = tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut sink)).await;
 
     let c = client(&emu);
-    let job = c.describe_job().account_id(ACCOUNT).job_id(&id).send().await.unwrap();
+    let job = c
+        .describe_job()
+        .account_id(ACCOUNT)
+        .job_id(&id)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(job.job().unwrap().priority(), 10);
     assert_eq!(emu.job_count(), 1);
     let stats = emu.stats();
@@ -502,10 +777,20 @@ async fn stats_and_control_over_http() {
     assert_eq!(status, 200, "{body}");
     c.list_jobs().account_id(ACCOUNT).send().await.unwrap();
     assert!(c.list_jobs().account_id(ACCOUNT).send().await.is_err());
-    let (status, _, _) = raw(emu.addr(), "POST /_emulator/control HTTP/1.1", br#"{"throttle":null}"#).await;
+    let (status, _, _) = raw(
+        emu.addr(),
+        "POST /_emulator/control HTTP/1.1",
+        br#"{"throttle":null}"#,
+    )
+    .await;
     assert_eq!(status, 200);
     c.list_jobs().account_id(ACCOUNT).send().await.unwrap();
-    let (status, _, _) = raw(emu.addr(), "POST /_emulator/control HTTP/1.1", br#"{"fault_rate":7}"#).await;
+    let (status, _, _) = raw(
+        emu.addr(),
+        "POST /_emulator/control HTTP/1.1",
+        br#"{"fault_rate":7}"#,
+    )
+    .await;
     assert_eq!(status, 400);
     let (status, _, _) = raw(emu.addr(), "POST /_emulator/control HTTP/1.1", b"{nope").await;
     assert_eq!(status, 400);
@@ -523,13 +808,19 @@ async fn outage_and_dropped_connections_fail_calls_then_recover() {
     c.list_jobs().account_id(ACCOUNT).send().await.unwrap();
     emu.set_down(true);
     let e = c.list_jobs().account_id(ACCOUNT).send().await.unwrap_err();
-    assert!(e.as_service_error().is_none(), "an outage is not a service answer: {e:?}");
+    assert!(
+        e.as_service_error().is_none(),
+        "an outage is not a service answer: {e:?}"
+    );
     emu.set_down(false);
     c.list_jobs().account_id(ACCOUNT).send().await.unwrap();
 
     emu.set_drop_rate(1.0);
     let e = c.list_jobs().account_id(ACCOUNT).send().await.unwrap_err();
-    assert!(e.as_service_error().is_none(), "a dropped connection is not a service answer: {e:?}");
+    assert!(
+        e.as_service_error().is_none(),
+        "a dropped connection is not a service answer: {e:?}"
+    );
     emu.set_drop_rate(0.0);
     c.list_jobs().account_id(ACCOUNT).send().await.unwrap();
     assert!(emu.stats().dropped >= 2);
@@ -545,26 +836,59 @@ async fn outage_and_dropped_connections_fail_calls_then_recover() {
 async fn state_file_keeps_jobs_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("emulator-state.json");
-    let opts = EmulatorOptions { simulate: false, jobs: 300, seed: 9, state_file: Some(path.clone()), ..EmulatorOptions::default() };
+    let opts = EmulatorOptions {
+        simulate: false,
+        jobs: 300,
+        seed: 9,
+        state_file: Some(path.clone()),
+        ..EmulatorOptions::default()
+    };
     let emu = emulator::start(opts.clone()).await.unwrap();
     let c = client(&emu);
-    let id = create_job(&c, "restart-token", 321, vec![tag("team", "media")]).await.unwrap();
+    let id = create_job(&c, "restart-token", 321, vec![tag("team", "media")])
+        .await
+        .unwrap();
     let generated = emu.job_ids(ACCOUNT).into_iter().find(|j| *j != id).unwrap();
-    c.update_job_priority().account_id(ACCOUNT).job_id(&generated).priority(999).send().await.unwrap();
+    c.update_job_priority()
+        .account_id(ACCOUNT)
+        .job_id(&generated)
+        .priority(999)
+        .send()
+        .await
+        .unwrap();
     emu.shutdown().await;
     assert!(path.exists());
 
     // Same options, different seed: the file wins over generation.
-    let emu = emulator::start(EmulatorOptions { seed: 10, ..opts }).await.unwrap();
+    let emu = emulator::start(EmulatorOptions { seed: 10, ..opts })
+        .await
+        .unwrap();
     assert_eq!(emu.job_count(), 301);
     let c = client(&emu);
-    let job = c.describe_job().account_id(ACCOUNT).job_id(&id).send().await.unwrap();
+    let job = c
+        .describe_job()
+        .account_id(ACCOUNT)
+        .job_id(&id)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(job.job().unwrap().priority(), 321);
     assert_eq!(emu.job(ACCOUNT, &generated).unwrap().priority, 999);
-    let tags = c.get_job_tagging().account_id(ACCOUNT).job_id(&id).send().await.unwrap();
+    let tags = c
+        .get_job_tagging()
+        .account_id(ACCOUNT)
+        .job_id(&id)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(tags.tags()[0].value(), "media");
     // The idempotency token survived too.
-    assert_eq!(create_job(&c, "restart-token", 321, vec![tag("team", "media")]).await.unwrap(), id);
+    assert_eq!(
+        create_job(&c, "restart-token", 321, vec![tag("team", "media")])
+            .await
+            .unwrap(),
+        id
+    );
     emu.shutdown().await;
 }
 
@@ -597,9 +921,18 @@ async fn generated_population_describes_for_every_operation_and_lives() {
         .filter(|j| j.status == JobStatus::Ready)
         .min_by_key(|j| j.priority)
         .unwrap();
-    c.update_job_priority().account_id(ACCOUNT).job_id(&waiting.id).priority(100_000).send().await.unwrap();
+    c.update_job_priority()
+        .account_id(ACCOUNT)
+        .job_id(&waiting.id)
+        .priority(100_000)
+        .send()
+        .await
+        .unwrap();
     emu.advance_simulation(1.0, 4);
-    assert_eq!(emu.job(ACCOUNT, &waiting.id).unwrap().status, JobStatus::Active);
+    assert_eq!(
+        emu.job(ACCOUNT, &waiting.id).unwrap().status,
+        JobStatus::Active
+    );
     emu.advance_simulation(10.0, 4);
     assert!(emu.job(ACCOUNT, &waiting.id).unwrap().progress.succeeded > 0);
     emu.shutdown().await;
@@ -608,10 +941,18 @@ async fn generated_population_describes_for_every_operation_and_lives() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_pages_from_100k_jobs_are_fast() {
     let started = Instant::now();
-    let emu = emulator::start(EmulatorOptions { jobs: 100_000, simulate: false, ..EmulatorOptions::default() })
-        .await
-        .unwrap();
-    println!("generated {} jobs in {:?}", emu.job_count(), started.elapsed());
+    let emu = emulator::start(EmulatorOptions {
+        jobs: 100_000,
+        simulate: false,
+        ..EmulatorOptions::default()
+    })
+    .await
+    .unwrap();
+    println!(
+        "generated {} jobs in {:?}",
+        emu.job_count(),
+        started.elapsed()
+    );
 
     // In process: the emulator's own cost per page (store walk + XML).
     let (mut pages, mut token, t) = (0, None, Instant::now());
@@ -632,7 +973,14 @@ async fn list_pages_from_100k_jobs_are_fast() {
     let mut worst = Duration::ZERO;
     loop {
         let t_page = Instant::now();
-        let out = c.list_jobs().account_id(ACCOUNT).max_results(1000).set_next_token(token.clone()).send().await.unwrap();
+        let out = c
+            .list_jobs()
+            .account_id(ACCOUNT)
+            .max_results(1000)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .unwrap();
         worst = worst.max(t_page.elapsed());
         sdk_pages += 1;
         listed += out.jobs().len();

@@ -190,22 +190,21 @@ impl CallContext {
         loop {
             attempt += 1;
             let paced = async {
-                self.pace.acquire().await;
-                if write {
-                    if let Some(wp) = &self.write_pace {
-                        wp.acquire().await;
-                    }
-                }
+                let write_permit = match (&self.write_pace, write) {
+                    (Some(wp), true) => Some(wp.acquire().await),
+                    _ => None,
+                };
+                (self.pace.acquire().await, write_permit)
             };
             // Once shutdown begins no new request is sent; one already sent runs to its end
             // (bounded by the request timeout), so a write is never cut in half.
-            tokio::select! {
+            let (permit, write_permit) = tokio::select! {
                 biased;
                 _ = self.shutdown.cancelled() => {
                     return Err(CallError::ShuttingDown { operation });
                 }
-                _ = paced => {}
-            }
+                p = paced => p,
+            };
             let result = tokio::time::timeout(self.request_timeout, op()).await;
             self.heartbeat.beat();
             let (kind, message) = match result {
@@ -234,11 +233,9 @@ impl CallContext {
             match kind {
                 FailureKind::Throttled => {
                     self.metrics.throttled.get_or_create(&target).inc();
-                    self.pace.on_throttled();
-                    if let Some(wp) = &self.write_pace {
-                        if write {
-                            wp.on_throttled();
-                        }
+                    self.pace.on_throttled(permit);
+                    if let (Some(wp), Some(p)) = (&self.write_pace, write_permit) {
+                        wp.on_throttled(p);
                     }
                 }
                 FailureKind::Credentials => {

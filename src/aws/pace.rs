@@ -1,11 +1,14 @@
 //! Pacing of the calls to one target: a governor token bucket whose rate adapts to throttling.
 //!
 //! S3 Control documents no per-API rate limit, so the configured rate is an upper bound, not a
-//! promise. Every `TooManyRequestsException` lowers the pace multiplicatively (at most once per
-//! adaptation epoch, so a burst of throttled in-flight calls counts as one signal); every second
-//! without throttling raises it by a fixed step, up to the configured rate (AIMD, as TCP does).
-//! The step is a fraction of the rate found at the last decrease, so the search works the same
-//! at 5 and at 500 requests per second.
+//! promise. A `TooManyRequestsException` for a request sent at the current pace lowers the pace
+//! multiplicatively; throttles of requests sent before the last decrease are ignored (they say
+//! nothing about the new pace, as TCP counts one loss per window). Every second without
+//! throttling raises the pace by a step, up to the configured rate. The first step is a fraction
+//! of the rate found at the last decrease, so the search works the same at 5 and at 500 requests
+//! per second; it grows by a quarter each quiet second, so after a storm that drove the pace to
+//! the floor the configured rate is back within about half a minute. The bucket starts empty: the first requests are paced, not burst, so an
+//! unknown limit is met by one request too many, not by a whole burst.
 
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
@@ -17,8 +20,11 @@ use tokio::time::Instant;
 
 /// Multiplicative decrease on a throttle.
 const DECREASE: f64 = 0.7;
-/// Additive increase per second, as a fraction of the rate at the last decrease.
+/// First increase step per second, as a fraction of the rate at the last decrease.
 const INCREASE_FRACTION: f64 = 0.02;
+/// Each further second without throttling makes the step this much larger, so a pace that fell
+/// far (a throttle storm) comes back in tens of seconds, while near the limit it probes gently.
+const STEP_GROWTH: f64 = 1.25;
 /// The pace never drops below this (requests per second).
 const FLOOR_RPS: f64 = 0.2;
 
@@ -26,10 +32,15 @@ const FLOOR_RPS: f64 = 0.2;
 struct PaceState {
     rate: f64,
     limiter: Arc<DefaultDirectRateLimiter>,
-    last_decrease: Option<Instant>,
+    /// Bumped by every decrease; a permit carries the generation it was given under.
+    generation: u64,
     last_adjust: Instant,
     step: f64,
 }
+
+/// The pace generation a request was sent under (see [`AdaptivePace::on_throttled`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Permit(u64);
 
 /// An adaptive request pace (requests per second) for one target.
 #[derive(Debug)]
@@ -68,8 +79,8 @@ impl AdaptivePace {
             burst: burst.max(1),
             state: Mutex::new(PaceState {
                 rate: rps,
-                limiter: limiter(rps, burst, false),
-                last_decrease: None,
+                limiter: limiter(rps, burst, true),
+                generation: 0,
                 last_adjust: Instant::now(),
                 step: (rps * INCREASE_FRACTION).max(0.05),
             }),
@@ -92,11 +103,14 @@ impl AdaptivePace {
     }
 
     /// Waits until one request may be sent.
-    pub async fn acquire(&self) {
+    pub async fn acquire(&self) -> Permit {
         loop {
-            let limiter = self.lock().limiter.clone();
+            let (limiter, generation) = {
+                let st = self.lock();
+                (st.limiter.clone(), st.generation)
+            };
             match limiter.check() {
-                Ok(()) => return,
+                Ok(()) => return Permit(generation),
                 Err(not_until) => {
                     let wait = not_until.wait_time_from(DefaultClock::default().now());
                     tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
@@ -105,17 +119,17 @@ impl AdaptivePace {
         }
     }
 
-    /// A `TooManyRequestsException` arrived: slow down, once per epoch.
-    pub fn on_throttled(&self) {
+    /// A `TooManyRequestsException` arrived for a request sent under `permit`: slow down,
+    /// unless the pace was already lowered since that request was sent.
+    pub fn on_throttled(&self, permit: Permit) {
         let now = Instant::now();
         let mut st = self.lock();
-        let epoch = Duration::from_secs_f64((2.0 / st.rate).max(1.0));
-        if st.last_decrease.is_some_and(|t| now.duration_since(t) < epoch) {
+        if permit.0 != st.generation {
             return;
         }
+        st.generation += 1;
         st.rate = (st.rate * DECREASE).max(FLOOR_RPS);
         st.step = (st.rate / DECREASE * INCREASE_FRACTION).max(0.05);
-        st.last_decrease = Some(now);
         st.last_adjust = now;
         st.limiter = limiter(st.rate, self.burst, true);
     }
@@ -131,7 +145,9 @@ impl AdaptivePace {
         if elapsed < Duration::from_secs(1) {
             return;
         }
-        st.rate = (st.rate + st.step * elapsed.as_secs_f64()).min(self.configured);
+        let secs = elapsed.as_secs_f64();
+        st.rate = (st.rate + st.step * secs).min(self.configured);
+        st.step *= STEP_GROWTH.powf(secs.min(10.0));
         st.last_adjust = now;
         st.limiter = limiter(st.rate, self.burst, true);
     }
@@ -141,15 +157,21 @@ impl AdaptivePace {
 mod tests {
     use super::*;
 
-    #[test]
-    fn throttle_lowers_once_per_epoch() {
+    #[tokio::test]
+    async fn throttle_lowers_once_per_generation() {
         let pace = AdaptivePace::new(50.0, 10);
-        pace.on_throttled();
+        let a = pace.acquire().await;
+        let b = pace.acquire().await;
+        pace.on_throttled(a);
         let after_one = pace.current_rps();
         assert!((after_one - 35.0).abs() < 1e-9, "{after_one}");
-        // A second throttle in the same epoch (in-flight calls) does not count again.
-        pace.on_throttled();
+        // A request sent before the decrease says nothing about the new pace.
+        pace.on_throttled(b);
         assert_eq!(pace.current_rps(), after_one);
+        // One sent after it does.
+        let c = pace.acquire().await;
+        pace.on_throttled(c);
+        assert!((pace.current_rps() - 24.5).abs() < 1e-9);
     }
 
     #[test]
@@ -168,7 +190,7 @@ mod tests {
         for _ in 0..6 {
             pace.acquire().await;
         }
-        // 6 permits at 20/s with a burst of 1: at least 5 intervals of 50 ms.
+        // 6 permits at 20/s, starting from an empty bucket: at least 5 intervals of 50 ms.
         assert!(start.elapsed() >= Duration::from_millis(240), "{:?}", start.elapsed());
     }
 }

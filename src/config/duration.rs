@@ -6,7 +6,8 @@ use std::time::Duration;
 /// (each at most once, largest first), e.g. `"1h30m"`. Whitespace around the whole string is
 /// ignored; `"0s"` is allowed (callers that need a positive duration check it themselves).
 pub fn parse_duration(input: &str) -> Result<Duration, String> {
-    const HELP: &str = "expected a duration such as \"500ms\", \"30s\", \"10m\", \"2h\", \"1d\" or \"1h30m\"";
+    const HELP: &str =
+        "expected a duration such as \"500ms\", \"30s\", \"10m\", \"2h\", \"1d\" or \"1h30m\"";
     let s = input.trim();
     if s.is_empty() {
         return Err(format!("empty duration; {HELP}"));
@@ -18,7 +19,9 @@ pub fn parse_duration(input: &str) -> Result<Duration, String> {
     while !rest.is_empty() {
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {
-            return Err(format!("`{input}` is not a duration: a number must come before each unit; {HELP}"));
+            return Err(format!(
+                "`{input}` is not a duration: a number must come before each unit; {HELP}"
+            ));
         }
         let (num, after) = rest.split_at(digits);
         let value: u128 = num
@@ -39,11 +42,15 @@ pub fn parse_duration(input: &str) -> Result<Duration, String> {
                 return Err(format!("`{input}` lacks a unit after `{num}`; {HELP}"));
             }
             other => {
-                return Err(format!("`{input}`: unknown unit `{other}` (units: ms, s, m, h, d); {HELP}"));
+                return Err(format!(
+                    "`{input}`: unknown unit `{other}` (units: ms, s, m, h, d); {HELP}"
+                ));
             }
         };
         if last_rank != usize::MAX && rank <= last_rank {
-            return Err(format!("`{input}`: units must appear once each, largest first (e.g. \"1h30m\")"));
+            return Err(format!(
+                "`{input}`: units must appear once each, largest first (e.g. \"1h30m\")"
+            ));
         }
         last_rank = rank;
         total = total
@@ -62,7 +69,13 @@ pub fn format_duration(d: Duration) -> String {
         return "0s".to_string();
     }
     let mut out = String::new();
-    for (unit, size) in [("d", 86_400_000u128), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] {
+    for (unit, size) in [
+        ("d", 86_400_000u128),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ] {
         if ms >= size {
             out.push_str(&format!("{}{unit}", ms / size));
             ms %= size;
@@ -83,13 +96,27 @@ mod tests {
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
         assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration(" 1m5s250ms "), Ok(Duration::from_millis(65_250)));
+        assert_eq!(
+            parse_duration(" 1m5s250ms "),
+            Ok(Duration::from_millis(65_250))
+        );
         assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
     }
 
     #[test]
     fn rejects_malformed_input() {
-        for bad in ["", "30", "s", "10x", "1m1m", "30s1m", "-5s", "1.5h", "1 h", "99999999999999999999999999999999999999999d"] {
+        for bad in [
+            "",
+            "30",
+            "s",
+            "10x",
+            "1m1m",
+            "30s1m",
+            "-5s",
+            "1.5h",
+            "1 h",
+            "99999999999999999999999999999999999999999d",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be rejected");
         }
     }

@@ -20,7 +20,9 @@ pub fn display_path(path: &[PathSeg]) -> String {
                 if !s.is_empty() {
                     s.push('.');
                 }
-                let bare = !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                let bare = !k.is_empty()
+                    && k.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
                 if bare {
                     s.push_str(k);
                 } else {
@@ -50,7 +52,13 @@ pub struct Located {
 
 impl Located {
     /// Locates byte range `span` of `src` (clamped to the text).
-    pub fn new(origin: &str, src: &str, span: Range<usize>, message: String, help: Option<String>) -> Located {
+    pub fn new(
+        origin: &str,
+        src: &str,
+        span: Range<usize>,
+        message: String,
+        help: Option<String>,
+    ) -> Located {
         let start = floor_char_boundary(src, span.start.min(src.len()));
         let end = floor_char_boundary(src, span.end.clamp(start, src.len()));
         let line_start = src[..start].rfind('\n').map_or(0, |i| i + 1);
@@ -80,7 +88,11 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 
 impl fmt::Display for Located {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}:{}:{}: error: {}", self.origin, self.line, self.column, self.message)?;
+        writeln!(
+            f,
+            "{}:{}:{}: error: {}",
+            self.origin, self.line, self.column, self.message
+        )?;
         let num = self.line.to_string();
         let pad = " ".repeat(num.len());
         writeln!(f, "{pad} |")?;
@@ -133,7 +145,10 @@ impl ConfigError {
 }
 
 /// Suggests the closest of `candidates` to `word`, if one is close enough.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let lower = word.to_ascii_lowercase();
     candidates
         .into_iter()
@@ -151,10 +166,19 @@ mod tests {
     fn renders_line_column_and_caret() {
         let src = "a = 1\nzone = \"Mars/Olympus\"\n";
         let start = src.find("\"Mars").expect("present");
-        let l = Located::new("c.toml", src, start..start + 14, "unknown time zone".into(), Some("use an IANA name".into()));
+        let l = Located::new(
+            "c.toml",
+            src,
+            start..start + 14,
+            "unknown time zone".into(),
+            Some("use an IANA name".into()),
+        );
         assert_eq!((l.line, l.column), (2, 8));
         let text = l.to_string();
-        assert!(text.starts_with("c.toml:2:8: error: unknown time zone\n"), "{text}");
+        assert!(
+            text.starts_with("c.toml:2:8: error: unknown time zone\n"),
+            "{text}"
+        );
         assert!(text.contains("2 | zone = \"Mars/Olympus\"\n"), "{text}");
         assert!(text.contains("  |        ^^^^^^^^^^^^^^\n"), "{text}");
         assert!(text.ends_with("= help: use an IANA name"), "{text}");
@@ -162,8 +186,18 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        assert_eq!(did_you_mean("intervall", ["interval", "cron"]), Some("interval"));
+        assert_eq!(
+            did_you_mean("intervall", ["interval", "cron"]),
+            Some("interval")
+        );
         assert_eq!(did_you_mean("zzz", ["interval", "cron"]), None);
-        assert_eq!(display_path(&[PathSeg::Key("rules".into()), PathSeg::Index(2), PathSeg::Key("when".into())]), "rules[2].when");
+        assert_eq!(
+            display_path(&[
+                PathSeg::Key("rules".into()),
+                PathSeg::Index(2),
+                PathSeg::Key("when".into())
+            ]),
+            "rules[2].when"
+        );
     }
 }

@@ -14,8 +14,8 @@ use std::time::Duration;
 pub use error::{did_you_mean, display_path, ConfigError, Located, PathSeg};
 pub use raw::{LogFormat, RawConfig, StoreKind};
 
-pub use crate::policy::ManualChange;
 use crate::model::JobStatus;
+pub use crate::policy::ManualChange;
 use crate::policy::Policy;
 
 /// A loaded, validated config.

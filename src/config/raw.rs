@@ -214,7 +214,7 @@ pub struct RawCondition {
     pub percent_done: Option<RawBounds<f64>>,
     /// Total number of tasks, inclusive bounds.
     pub total_tasks: Option<RawBounds<i64>>,
-    /// Current (observed) priority, inclusive bounds.
+    /// The job's baseline priority (its priority before s3prio changed it), inclusive bounds.
     pub priority: Option<RawBounds<i64>>,
     /// Account id is one of these.
     pub account: Option<Vec<String>>,

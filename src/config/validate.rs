@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;
-use toml::Spanned;
 use toml::de::{DeTable, DeValue};
+use toml::Spanned;
 
 use super::duration::parse_duration;
 use super::error::{did_you_mean, PathSeg};
@@ -19,7 +19,8 @@ use super::raw::*;
 use super::*;
 use crate::model::{JobStatus, MAX_PRIORITY, OPERATION_NAMES};
 use crate::policy::{
-    Action, Bounds, Condition, Glob, PlannerSettings, Policy, Rule, TimeRange, TimeWindow, ValueAction,
+    Action, Bounds, Condition, Glob, PlannerSettings, Policy, Rule, TimeRange, TimeWindow,
+    ValueAction,
 };
 
 /// A validation error at a key path.
@@ -71,7 +72,10 @@ impl P {
 fn duration(p: &P, s: &str, positive: bool) -> VResult<Duration> {
     let d = parse_duration(s).map_err(|e| p.err(format!("invalid duration: {e}"), None))?;
     if positive && d.is_zero() {
-        return Err(p.err("duration must be longer than zero", Some("e.g. \"30s\"".to_string())));
+        return Err(p.err(
+            "duration must be longer than zero",
+            Some("e.g. \"30s\"".to_string()),
+        ));
     }
     Ok(d)
 }
@@ -81,17 +85,25 @@ fn opt_duration(p: &P, s: &Option<String>, default: Duration) -> VResult<Duratio
 }
 
 fn priority(p: &P, v: i64) -> VResult<i32> {
-    i32::try_from(v)
-        .ok()
-        .filter(|v| *v >= 0)
-        .ok_or_else(|| p.err(format!("priority {v} is out of range"), Some(format!("priorities are integers from 0 to {MAX_PRIORITY}"))))
+    i32::try_from(v).ok().filter(|v| *v >= 0).ok_or_else(|| {
+        p.err(
+            format!("priority {v} is out of range"),
+            Some(format!("priorities are integers from 0 to {MAX_PRIORITY}")),
+        )
+    })
 }
 
 fn account_id(p: &P, s: &str) -> VResult<()> {
     if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
-        Err(p.err(format!("`{s}` is not an AWS account id"), Some("an account id is exactly 12 digits, written as a string: \"123456789012\"".to_string())))
+        Err(p.err(
+            format!("`{s}` is not an AWS account id"),
+            Some(
+                "an account id is exactly 12 digits, written as a string: \"123456789012\""
+                    .to_string(),
+            ),
+        ))
     }
 }
 
@@ -103,13 +115,19 @@ pub(super) fn validate(raw: RawConfig) -> VResult<Config> {
         listen: match &raw.http.listen {
             None => SocketAddr::from(([127, 0, 0, 1], 9464)),
             Some(s) => s.parse().map_err(|_| {
-                root.k("http").k("listen").err(format!("`{s}` is not a socket address"), Some("use IP:PORT, e.g. \"127.0.0.1:9464\" or \"0.0.0.0:9464\"".to_string()))
+                root.k("http").k("listen").err(
+                    format!("`{s}` is not a socket address"),
+                    Some("use IP:PORT, e.g. \"127.0.0.1:9464\" or \"0.0.0.0:9464\"".to_string()),
+                )
             })?,
         },
     };
     if let Some(level) = &raw.log.level {
         tracing_subscriber::EnvFilter::try_new(level).map_err(|e| {
-            root.k("log").k("level").err(format!("invalid log filter `{level}`: {e}"), Some("e.g. \"info\", \"debug\" or \"info,s3prio=debug\"".to_string()))
+            root.k("log").k("level").err(
+                format!("invalid log filter `{level}`: {e}"),
+                Some("e.g. \"info\", \"debug\" or \"info,s3prio=debug\"".to_string()),
+            )
         })?;
     }
     let log = LogSettings {
@@ -118,7 +136,12 @@ pub(super) fn validate(raw: RawConfig) -> VResult<Config> {
     };
     let targets = targets(&root, &raw.targets)?;
     let (windows, window_index) = windows(&root.k("windows"), &raw.windows)?;
-    let rules = rules(&root.k("rules"), &raw.rules, &window_index, baseline.stores.is_empty())?;
+    let rules = rules(
+        &root.k("rules"),
+        &raw.rules,
+        &window_index,
+        baseline.stores.is_empty(),
+    )?;
     let settings = PlannerSettings {
         managed_statuses: reconcile.managed_statuses.clone(),
         on_manual_change: reconcile.on_manual_change,
@@ -138,7 +161,10 @@ pub(super) fn validate(raw: RawConfig) -> VResult<Config> {
 fn reconcile_settings(p: &P, r: &RawReconcile) -> VResult<ReconcileSettings> {
     let cadence = match (&r.interval, &r.cron) {
         (Some(_), Some(_)) => {
-            return Err(p.k("cron").key_err("`interval` and `cron` are both set", Some("keep one: `interval = \"30s\"` or `cron = \"0 */5 * * * *\"`".to_string())))
+            return Err(p.k("cron").key_err(
+                "`interval` and `cron` are both set",
+                Some("keep one: `interval = \"30s\"` or `cron = \"0 */5 * * * *\"`".to_string()),
+            ))
         }
         (Some(i), None) => Cadence::Interval(duration(&p.k("interval"), i, true)?),
         (None, Some(c)) => Cadence::Cron(cron(&p.k("cron"), c)?),
@@ -160,7 +186,10 @@ fn reconcile_settings(p: &P, r: &RawReconcile) -> VResult<ReconcileSettings> {
         None => None,
         Some(n) if n >= 1 => Some(usize::try_from(n).unwrap_or(usize::MAX)),
         Some(n) => {
-            return Err(p.k("max_changes_per_cycle").err(format!("{n} is not a positive number of changes"), Some("use 1 or more (use `dry_run = true` to make no change)".to_string())))
+            return Err(p.k("max_changes_per_cycle").err(
+                format!("{n} is not a positive number of changes"),
+                Some("use 1 or more (use `dry_run = true` to make no change)".to_string()),
+            ))
         }
     };
     Ok(ReconcileSettings {
@@ -169,19 +198,31 @@ fn reconcile_settings(p: &P, r: &RawReconcile) -> VResult<ReconcileSettings> {
         dry_run: r.dry_run,
         max_changes_per_cycle,
         tags_ttl: opt_duration(&p.k("tags_ttl"), &r.tags_ttl, Duration::from_secs(600))?,
-        shutdown_timeout: opt_duration(&p.k("shutdown_timeout"), &r.shutdown_timeout, Duration::from_secs(10))?,
+        shutdown_timeout: opt_duration(
+            &p.k("shutdown_timeout"),
+            &r.shutdown_timeout,
+            Duration::from_secs(10),
+        )?,
         on_manual_change: r.on_manual_change.unwrap_or_default(),
-        ignore_tag: r.ignore_tag.clone().unwrap_or_else(|| "s3prio/ignore".to_string()),
+        ignore_tag: r
+            .ignore_tag
+            .clone()
+            .unwrap_or_else(|| "s3prio/ignore".to_string()),
     })
 }
 
 /// Validates a 6-field (seconds first; optional 7th = year) cron expression with the parser
 /// tokio-cron-scheduler uses.
 fn cron(p: &P, expr: &str) -> VResult<String> {
-    let help = || Some("6 fields, seconds first, evaluated in UTC: \"SEC MIN HOUR DAY-OF-MONTH MONTH DAY-OF-WEEK\", e.g. \"0 */5 * * * *\" (every 5 minutes)".to_string());
+    let help = || {
+        Some("6 fields, seconds first, evaluated in UTC: \"SEC MIN HOUR DAY-OF-MONTH MONTH DAY-OF-WEEK\", e.g. \"0 */5 * * * *\" (every 5 minutes)".to_string())
+    };
     let fields = expr.split_whitespace().count();
     if !(6..=7).contains(&fields) {
-        return Err(p.err(format!("cron expression `{expr}` has {fields} fields, expected 6"), help()));
+        return Err(p.err(
+            format!("cron expression `{expr}` has {fields} fields, expected 6"),
+            help(),
+        ));
     }
     tokio_cron_scheduler::Job::new(expr, |_, _| {})
         .map_err(|_| p.err(format!("invalid cron expression `{expr}`"), help()))?;
@@ -197,16 +238,28 @@ fn baseline_settings(p: &P, b: &RawBaseline) -> VResult<BaselineSettings> {
     let has_file = stores.contains(&StoreKind::File);
     match (has_file, &b.state_file) {
         (true, None) => {
-            return Err(p.k("store").err("the \"file\" store needs a state file", Some("add `state_file = \"/var/lib/s3prio/state.json\"` to [baseline]".to_string())))
+            return Err(p.k("store").err(
+                "the \"file\" store needs a state file",
+                Some("add `state_file = \"/var/lib/s3prio/state.json\"` to [baseline]".to_string()),
+            ))
         }
         (false, Some(_)) => {
-            return Err(p.k("state_file").key_err("`state_file` is set but `store` does not include \"file\"", Some("add \"file\" to `store`, or remove `state_file`".to_string())))
+            return Err(p.k("state_file").key_err(
+                "`state_file` is set but `store` does not include \"file\"",
+                Some("add \"file\" to `store`, or remove `state_file`".to_string()),
+            ))
         }
         _ => {}
     }
-    let tag_prefix = b.tag_prefix.clone().unwrap_or_else(|| "s3prio/".to_string());
+    let tag_prefix = b
+        .tag_prefix
+        .clone()
+        .unwrap_or_else(|| "s3prio/".to_string());
     if tag_prefix.is_empty() || tag_prefix.starts_with("aws:") {
-        return Err(p.k("tag_prefix").err("invalid tag prefix", Some("use a non-empty prefix not starting with \"aws:\", e.g. \"s3prio/\"".to_string())));
+        return Err(p.k("tag_prefix").err(
+            "invalid tag prefix",
+            Some("use a non-empty prefix not starting with \"aws:\", e.g. \"s3prio/\"".to_string()),
+        ));
     }
     Ok(BaselineSettings {
         stores,
@@ -217,7 +270,10 @@ fn baseline_settings(p: &P, b: &RawBaseline) -> VResult<BaselineSettings> {
 
 fn targets(root: &P, raw: &[RawTarget]) -> VResult<Vec<Target>> {
     if raw.is_empty() {
-        return Err(root.err("no targets", Some("add at least one [[targets]] table with account_id and region".to_string())));
+        return Err(root.err(
+            "no targets",
+            Some("add at least one [[targets]] table with account_id and region".to_string()),
+        ));
     }
     let mut names = HashSet::new();
     let mut out = Vec::with_capacity(raw.len());
@@ -225,34 +281,66 @@ fn targets(root: &P, raw: &[RawTarget]) -> VResult<Vec<Target>> {
         let p = root.k("targets").i(i);
         account_id(&p.k("account_id"), &t.account_id)?;
         let region_ok = !t.region.is_empty()
-            && t.region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && t.region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if !region_ok {
-            return Err(p.k("region").err(format!("`{}` is not an AWS region", t.region), Some("e.g. \"us-east-1\"".to_string())));
+            return Err(p.k("region").err(
+                format!("`{}` is not an AWS region", t.region),
+                Some("e.g. \"us-east-1\"".to_string()),
+            ));
         }
         if let Some(arn) = &t.role_arn {
             if !arn.starts_with("arn:") || !arn.contains(":role/") {
-                return Err(p.k("role_arn").err(format!("`{arn}` is not an IAM role ARN"), Some("e.g. \"arn:aws:iam::123456789012:role/s3prio\"".to_string())));
+                return Err(p.k("role_arn").err(
+                    format!("`{arn}` is not an IAM role ARN"),
+                    Some("e.g. \"arn:aws:iam::123456789012:role/s3prio\"".to_string()),
+                ));
             }
         }
         if let Some(url) = &t.endpoint_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() <= "https://".len() {
-                return Err(p.k("endpoint_url").err(format!("`{url}` is not an http(s) URL"), Some("e.g. \"http://127.0.0.1:9000\"".to_string())));
+            if !(url.starts_with("http://") || url.starts_with("https://"))
+                || url.len() <= "https://".len()
+            {
+                return Err(p.k("endpoint_url").err(
+                    format!("`{url}` is not an http(s) URL"),
+                    Some("e.g. \"http://127.0.0.1:9000\"".to_string()),
+                ));
             }
         }
-        let name = t.name.clone().unwrap_or_else(|| format!("{}/{}", t.account_id, t.region));
+        let name = t
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{}/{}", t.account_id, t.region));
         if !names.insert(name.clone()) {
-            let at = if t.name.is_some() { p.k("name") } else { p.k("region") };
-            return Err(at.err(format!("duplicate target `{name}`"), Some("target names (default ACCOUNT/REGION) must be unique; give one a `name`".to_string())));
+            let at = if t.name.is_some() {
+                p.k("name")
+            } else {
+                p.k("region")
+            };
+            return Err(at.err(
+                format!("duplicate target `{name}`"),
+                Some(
+                    "target names (default ACCOUNT/REGION) must be unique; give one a `name`"
+                        .to_string(),
+                ),
+            ));
         }
         let rl = t.rate_limit.as_ref();
         let rate = |key: &str, v: f64| -> VResult<f64> {
             if v.is_finite() && v > 0.0 {
                 Ok(v)
             } else {
-                Err(p.k("rate_limit").k(key).err(format!("{v} is not a positive rate"), Some("requests per second, e.g. 10 or 0.5".to_string())))
+                Err(p.k("rate_limit").k(key).err(
+                    format!("{v} is not a positive rate"),
+                    Some("requests per second, e.g. 10 or 0.5".to_string()),
+                ))
             }
         };
-        let requests_per_second = rate("requests_per_second", rl.and_then(|r| r.requests_per_second).unwrap_or(10.0))?;
+        let requests_per_second = rate(
+            "requests_per_second",
+            rl.and_then(|r| r.requests_per_second).unwrap_or(10.0),
+        )?;
         let write_requests_per_second = rl
             .and_then(|r| r.write_requests_per_second)
             .map(|v| rate("write_requests_per_second", v))
@@ -261,19 +349,39 @@ fn targets(root: &P, raw: &[RawTarget]) -> VResult<Vec<Target>> {
         let burst = u32::try_from(burst)
             .ok()
             .filter(|b| *b >= 1)
-            .ok_or_else(|| p.k("rate_limit").k("burst").err(format!("burst {burst} is out of range"), Some("a whole number of requests, 1 or more".to_string())))?;
+            .ok_or_else(|| {
+                p.k("rate_limit").k("burst").err(
+                    format!("burst {burst} is out of range"),
+                    Some("a whole number of requests, 1 or more".to_string()),
+                )
+            })?;
         let bo = t.backoff.as_ref();
         let bp = p.k("backoff");
-        let base = opt_duration(&bp.k("base"), &bo.and_then(|b| b.base.clone()), Duration::from_millis(100))?;
-        let max_delay = opt_duration(&bp.k("max_delay"), &bo.and_then(|b| b.max_delay.clone()), Duration::from_secs(20))?;
+        let base = opt_duration(
+            &bp.k("base"),
+            &bo.and_then(|b| b.base.clone()),
+            Duration::from_millis(100),
+        )?;
+        let max_delay = opt_duration(
+            &bp.k("max_delay"),
+            &bo.and_then(|b| b.max_delay.clone()),
+            Duration::from_secs(20),
+        )?;
         if max_delay < base {
-            return Err(bp.k("max_delay").err("max_delay is shorter than base", None));
+            return Err(bp
+                .k("max_delay")
+                .err("max_delay is shorter than base", None));
         }
         let attempts = bo.and_then(|b| b.max_attempts).unwrap_or(8);
         let max_attempts = u32::try_from(attempts)
             .ok()
             .filter(|a| (1..=100).contains(a))
-            .ok_or_else(|| bp.k("max_attempts").err(format!("{attempts} attempts is out of range"), Some("1 to 100 (1 = no retry)".to_string())))?;
+            .ok_or_else(|| {
+                bp.k("max_attempts").err(
+                    format!("{attempts} attempts is out of range"),
+                    Some("1 to 100 (1 = no retry)".to_string()),
+                )
+            })?;
         out.push(Target {
             name,
             account_id: t.account_id.clone(),
@@ -290,14 +398,26 @@ fn targets(root: &P, raw: &[RawTarget]) -> VResult<Vec<Target>> {
                 max_delay,
                 max_attempts,
             },
-            request_timeout: opt_duration(&p.k("request_timeout"), &t.request_timeout, Duration::from_secs(10))?,
+            request_timeout: opt_duration(
+                &p.k("request_timeout"),
+                &t.request_timeout,
+                Duration::from_secs(10),
+            )?,
         });
     }
     Ok(out)
 }
 
 const DAY_NAMES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-const DAY_FULL: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+const DAY_FULL: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
 
 fn day(s: &str) -> Option<usize> {
     let s = s.trim();
@@ -309,7 +429,10 @@ fn days(p: &P, list: &Option<Vec<String>>) -> VResult<[bool; 7]> {
         return Ok([true; 7]);
     };
     if list.is_empty() {
-        return Err(p.err("no days: the window would never open", Some("list days such as [\"Mon-Fri\"] or omit `days` for every day".to_string())));
+        return Err(p.err(
+            "no days: the window would never open",
+            Some("list days such as [\"Mon-Fri\"] or omit `days` for every day".to_string()),
+        ));
     }
     let mut out = [false; 7];
     for (i, s) in list.iter().enumerate() {
@@ -342,7 +465,10 @@ fn days(p: &P, list: &Option<Vec<String>>) -> VResult<[bool; 7]> {
     Ok(out)
 }
 
-fn windows(p: &P, raw: &BTreeMap<String, RawWindow>) -> VResult<(Vec<TimeWindow>, BTreeMap<String, usize>)> {
+fn windows(
+    p: &P,
+    raw: &BTreeMap<String, RawWindow>,
+) -> VResult<(Vec<TimeWindow>, BTreeMap<String, usize>)> {
     let mut out = Vec::with_capacity(raw.len());
     let mut index = BTreeMap::new();
     for (name, w) in raw {
@@ -359,21 +485,30 @@ fn windows(p: &P, raw: &BTreeMap<String, RawWindow>) -> VResult<(Vec<TimeWindow>
         })?;
         let days = days(&wp.k("days"), &w.days)?;
         if w.ranges.is_empty() {
-            return Err(wp.k("ranges").err("no ranges: the window would never open", Some("add a range such as \"09:00-17:00\"".to_string())));
+            return Err(wp.k("ranges").err(
+                "no ranges: the window would never open",
+                Some("add a range such as \"09:00-17:00\"".to_string()),
+            ));
         }
         let mut ranges: Vec<TimeRange> = Vec::with_capacity(w.ranges.len());
         for (i, r) in w.ranges.iter().enumerate() {
             let rp = wp.k("ranges").i(i);
             let range = TimeRange::parse(r).map_err(|e| rp.err(format!("invalid time range: {e}"), Some("ranges are \"HH:MM-HH:MM\" in local time; an end before the start crosses midnight (\"22:00-06:00\")".to_string())))?;
             if let Some(j) = ranges.iter().position(|o| o.overlaps(&range)) {
-                return Err(rp.err(format!("range `{r}` overlaps `{}`", w.ranges[j]), Some("merge the ranges or make them disjoint".to_string())));
+                return Err(rp.err(
+                    format!("range `{r}` overlaps `{}`", w.ranges[j]),
+                    Some("merge the ranges or make them disjoint".to_string()),
+                ));
             }
             ranges.push(range);
         }
         let mut exclude_dates = BTreeSet::new();
         for (i, d) in w.exclude_dates.iter().enumerate() {
             let date = NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|e| {
-                wp.k("exclude_dates").i(i).err(format!("`{d}` is not a date ({e})"), Some("dates are \"YYYY-MM-DD\" strings, e.g. \"2026-12-25\"".to_string()))
+                wp.k("exclude_dates").i(i).err(
+                    format!("`{d}` is not a date ({e})"),
+                    Some("dates are \"YYYY-MM-DD\" strings, e.g. \"2026-12-25\"".to_string()),
+                )
             })?;
             exclude_dates.insert(date);
         }
@@ -389,16 +524,27 @@ fn windows(p: &P, raw: &BTreeMap<String, RawWindow>) -> VResult<(Vec<TimeWindow>
     Ok((out, index))
 }
 
-fn rules(p: &P, raw: &[RawRule], windows: &BTreeMap<String, usize>, no_store: bool) -> VResult<Vec<Rule>> {
+fn rules(
+    p: &P,
+    raw: &[RawRule],
+    windows: &BTreeMap<String, usize>,
+    no_store: bool,
+) -> VResult<Vec<Rule>> {
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
     let mut out = Vec::with_capacity(raw.len());
     for (i, r) in raw.iter().enumerate() {
         let rp = p.i(i);
         if r.name.trim().is_empty() {
-            return Err(rp.k("name").err("empty rule name", Some("give every rule a short unique name".to_string())));
+            return Err(rp.k("name").err(
+                "empty rule name",
+                Some("give every rule a short unique name".to_string()),
+            ));
         }
         if let Some(first) = seen.insert(r.name.as_str(), i) {
-            return Err(rp.k("name").err(format!("duplicate rule name `{}` (also rules[{first}])", r.name), Some("rule names must be unique: they label plans and metrics".to_string())));
+            return Err(rp.k("name").err(
+                format!("duplicate rule name `{}` (also rules[{first}])", r.name),
+                Some("rule names must be unique: they label plans and metrics".to_string()),
+            ));
         }
         let when = match &r.when {
             None => Vec::new(),
@@ -416,7 +562,10 @@ fn rules(p: &P, raw: &[RawRule], windows: &BTreeMap<String, usize>, no_store: bo
 
 fn non_empty<T>(p: &P, v: &[T], what: &str) -> VResult<()> {
     if v.is_empty() {
-        Err(p.err(format!("empty {what}: this condition can never hold"), Some("list at least one value, or remove the key".to_string())))
+        Err(p.err(
+            format!("empty {what}: this condition can never hold"),
+            Some("list at least one value, or remove the key".to_string()),
+        ))
     } else {
         Ok(())
     }
@@ -426,27 +575,48 @@ fn glob(p: &P, s: &str) -> VResult<Glob> {
     Glob::new(s).map_err(|e| p.err(e, None))
 }
 
-fn bounds<T: Copy + PartialOrd + std::fmt::Display>(p: &P, b: &RawBounds<T>, lo: T, hi: T, unit: &str) -> VResult<Bounds<T>> {
+fn bounds<T: Copy + PartialOrd + std::fmt::Display>(
+    p: &P,
+    b: &RawBounds<T>,
+    lo: T,
+    hi: T,
+    unit: &str,
+) -> VResult<Bounds<T>> {
     if b.min.is_none() && b.max.is_none() {
-        return Err(p.err("give `min`, `max` or both", Some(format!("e.g. {{ min = {lo} }}"))));
+        return Err(p.err(
+            "give `min`, `max` or both",
+            Some(format!("e.g. {{ min = {lo} }}")),
+        ));
     }
     for (key, v) in [("min", b.min), ("max", b.max)] {
         if let Some(v) = v {
             if !(v >= lo && v <= hi) {
-                return Err(p.k(key).err(format!("{v} is out of range"), Some(format!("{unit} from {lo} to {hi}"))));
+                return Err(p.k(key).err(
+                    format!("{v} is out of range"),
+                    Some(format!("{unit} from {lo} to {hi}")),
+                ));
             }
         }
     }
     if let (Some(a), Some(z)) = (b.min, b.max) {
         if a > z {
-            return Err(p.k("min").err(format!("min {a} is greater than max {z}"), None));
+            return Err(p
+                .k("min")
+                .err(format!("min {a} is greater than max {z}"), None));
         }
     }
-    Ok(Bounds { min: b.min, max: b.max })
+    Ok(Bounds {
+        min: b.min,
+        max: b.max,
+    })
 }
 
 /// Compiles a condition table to a list (all must hold), cheap conditions first.
-fn conditions(p: &P, c: &RawCondition, windows: &BTreeMap<String, usize>) -> VResult<Vec<Condition>> {
+fn conditions(
+    p: &P,
+    c: &RawCondition,
+    windows: &BTreeMap<String, usize>,
+) -> VResult<Vec<Condition>> {
     let mut out = Vec::new();
     if let Some(v) = &c.status {
         non_empty(&p.k("status"), v, "status list")?;
@@ -461,7 +631,10 @@ fn conditions(p: &P, c: &RawCondition, windows: &BTreeMap<String, usize>) -> VRe
                 return Err(op.i(i).err(
                     format!("unknown operation `{o}`"),
                     Some(match hint {
-                        Some(h) => format!("did you mean `{h}`? operations: {}", OPERATION_NAMES.join(", ")),
+                        Some(h) => format!(
+                            "did you mean `{h}`? operations: {}",
+                            OPERATION_NAMES.join(", ")
+                        ),
                         None => format!("operations: {}", OPERATION_NAMES.join(", ")),
                     }),
                 ));
@@ -481,7 +654,13 @@ fn conditions(p: &P, c: &RawCondition, windows: &BTreeMap<String, usize>) -> VRe
         out.push(Condition::Region(v.clone()));
     }
     if let Some(b) = &c.priority {
-        let b = bounds(&p.k("priority"), b, 0, i64::from(MAX_PRIORITY), "priorities")?;
+        let b = bounds(
+            &p.k("priority"),
+            b,
+            0,
+            i64::from(MAX_PRIORITY),
+            "priorities",
+        )?;
         let narrow = |v: Option<i64>| v.map(|v| i32::try_from(v).unwrap_or(MAX_PRIORITY));
         out.push(Condition::Priority(Bounds {
             min: narrow(b.min),
@@ -489,25 +668,47 @@ fn conditions(p: &P, c: &RawCondition, windows: &BTreeMap<String, usize>) -> VRe
         }));
     }
     if let Some(b) = &c.percent_done {
-        out.push(Condition::PercentDone(bounds(&p.k("percent_done"), b, 0.0, 100.0, "percent")?));
+        out.push(Condition::PercentDone(bounds(
+            &p.k("percent_done"),
+            b,
+            0.0,
+            100.0,
+            "percent",
+        )?));
     }
     if let Some(b) = &c.total_tasks {
-        out.push(Condition::TotalTasks(bounds(&p.k("total_tasks"), b, 0, i64::MAX, "task counts")?));
+        out.push(Condition::TotalTasks(bounds(
+            &p.k("total_tasks"),
+            b,
+            0,
+            i64::MAX,
+            "task counts",
+        )?));
     }
     if let Some(s) = &c.older_than {
-        out.push(Condition::OlderThan(duration(&p.k("older_than"), s, false)?));
+        out.push(Condition::OlderThan(duration(
+            &p.k("older_than"),
+            s,
+            false,
+        )?));
     }
     if let Some(s) = &c.newer_than {
         out.push(Condition::NewerThan(duration(&p.k("newer_than"), s, true)?));
     }
-    for (key, name, inside) in [("in_window", &c.in_window, true), ("outside_window", &c.outside_window, false)] {
+    for (key, name, inside) in [
+        ("in_window", &c.in_window, true),
+        ("outside_window", &c.outside_window, false),
+    ] {
         if let Some(n) = name {
             let Some(&i) = windows.get(n) else {
                 let hint = did_you_mean(n, windows.keys().map(String::as_str));
                 let known = if windows.is_empty() {
                     "no windows are defined; add a [windows.NAME] table".to_string()
                 } else {
-                    format!("defined windows: {}", windows.keys().cloned().collect::<Vec<_>>().join(", "))
+                    format!(
+                        "defined windows: {}",
+                        windows.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )
                 };
                 return Err(p.k(key).err(
                     format!("unknown window `{n}`"),
@@ -525,11 +726,23 @@ fn conditions(p: &P, c: &RawCondition, windows: &BTreeMap<String, usize>) -> VRe
         }
     }
     if let Some(s) = &c.description_glob {
-        out.push(Condition::DescriptionGlob(glob(&p.k("description_glob"), s)?));
+        out.push(Condition::DescriptionGlob(glob(
+            &p.k("description_glob"),
+            s,
+        )?));
     }
     if let Some(s) = &c.description_regex {
         let re = regex::Regex::new(s).map_err(|e| {
-            p.k("description_regex").err(format!("invalid regular expression: {}", e.to_string().lines().last().unwrap_or("")), Some("Rust regex syntax; in TOML prefer literal strings: '^backup-\\d+$'".to_string()))
+            p.k("description_regex").err(
+                format!(
+                    "invalid regular expression: {}",
+                    e.to_string().lines().last().unwrap_or("")
+                ),
+                Some(
+                    "Rust regex syntax; in TOML prefer literal strings: '^backup-\\d+$'"
+                        .to_string(),
+                ),
+            )
         })?;
         out.push(Condition::DescriptionRegex(re));
     }
@@ -561,7 +774,10 @@ fn conditions(p: &P, c: &RawCondition, windows: &BTreeMap<String, usize>) -> VRe
             out.push(Condition::TagGlob(k.clone(), glob(&kp, v)?));
         }
     }
-    for (key, list, exists) in [("tags_exist", &c.tags_exist, true), ("tags_absent", &c.tags_absent, false)] {
+    for (key, list, exists) in [
+        ("tags_exist", &c.tags_exist, true),
+        ("tags_absent", &c.tags_absent, false),
+    ] {
         if let Some(v) = list {
             non_empty(&p.k(key), v, "tag key list")?;
             for (i, k) in v.iter().enumerate() {
@@ -584,11 +800,19 @@ fn conditions(p: &P, c: &RawCondition, windows: &BTreeMap<String, usize>) -> VRe
             for (i, sub) in v.iter().enumerate() {
                 subs.push(Condition::All(conditions(&p.k(key).i(i), sub, windows)?));
             }
-            out.push(if any { Condition::Any(subs) } else { Condition::All(subs) });
+            out.push(if any {
+                Condition::Any(subs)
+            } else {
+                Condition::All(subs)
+            });
         }
     }
     if let Some(sub) = &c.not {
-        out.push(Condition::Not(Box::new(Condition::All(conditions(&p.k("not"), sub, windows)?))));
+        out.push(Condition::Not(Box::new(Condition::All(conditions(
+            &p.k("not"),
+            sub,
+            windows,
+        )?))));
     }
     Ok(out)
 }
@@ -618,7 +842,13 @@ fn action(p: &P, a: &RawAction, no_store: bool) -> VResult<Action> {
     match a.baseline {
         Some(true) => values.push(("baseline", ValueAction::Baseline)),
         Some(false) => {
-            return Err(p.k("baseline").key_err("`baseline = false` has no effect", Some("write `baseline = true` to keep jobs at their baseline, or remove the key".to_string())))
+            return Err(p.k("baseline").key_err(
+                "`baseline = false` has no effect",
+                Some(
+                    "write `baseline = true` to keep jobs at their baseline, or remove the key"
+                        .to_string(),
+                ),
+            ))
         }
         None => {}
     }
@@ -630,14 +860,28 @@ fn action(p: &P, a: &RawAction, no_store: bool) -> VResult<Action> {
         ));
     }
     let value = values.first().map(|v| v.1);
-    let at_least = a.at_least.map(|n| priority(&p.k("at_least"), n)).transpose()?;
-    let at_most = a.at_most.map(|n| priority(&p.k("at_most"), n)).transpose()?;
+    let at_least = a
+        .at_least
+        .map(|n| priority(&p.k("at_least"), n))
+        .transpose()?;
+    let at_most = a
+        .at_most
+        .map(|n| priority(&p.k("at_most"), n))
+        .transpose()?;
     if value.is_none() && at_least.is_none() && at_most.is_none() {
-        return Err(p.err("empty action", Some("give one of set / raise / lower / age_boost / baseline, and/or at_least / at_most".to_string())));
+        return Err(p.err(
+            "empty action",
+            Some(
+                "give one of set / raise / lower / age_boost / baseline, and/or at_least / at_most"
+                    .to_string(),
+            ),
+        ));
     }
     if let (Some(lo), Some(hi)) = (at_least, at_most) {
         if lo > hi {
-            return Err(p.k("at_least").err(format!("at_least {lo} is greater than at_most {hi}"), None));
+            return Err(p
+                .k("at_least")
+                .err(format!("at_least {lo} is greater than at_most {hi}"), None));
         }
     }
     if let (Some((key, v)), true) = (values.first(), no_store) {
@@ -648,20 +892,34 @@ fn action(p: &P, a: &RawAction, no_store: bool) -> VResult<Action> {
             ));
         }
     }
-    Ok(Action { value, at_least, at_most })
+    Ok(Action {
+        value,
+        at_least,
+        at_most,
+    })
 }
 
 /// Help for a serde / TOML syntax error message; "did you mean" for misspelt keys and values.
 pub(super) fn explain_serde_error(message: &str) -> (String, Option<String>) {
     let message = message.trim().to_string();
-    let ticked = |s: &str| -> Vec<String> { s.split('`').skip(1).step_by(2).map(str::to_string).collect() };
+    let ticked = |s: &str| -> Vec<String> {
+        s.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    };
     for kind in ["unknown field", "unknown variant"] {
         if let Some(rest) = message.strip_prefix(kind) {
             let words = ticked(rest);
             let (Some(bad), expected) = (words.first(), words.get(1..).unwrap_or_default()) else {
                 break;
             };
-            let what = if kind == "unknown field" { "keys" } else { "values" };
+            let what = if kind == "unknown field" {
+                "keys"
+            } else {
+                "values"
+            };
             let allowed = if expected.is_empty() {
                 format!("no {what} are allowed here")
             } else {
@@ -671,14 +929,20 @@ pub(super) fn explain_serde_error(message: &str) -> (String, Option<String>) {
                 Some(h) => format!("did you mean `{h}`? {allowed}"),
                 None => allowed,
             };
-            let message = message.split(", expected").next().unwrap_or(&message).to_string();
+            let message = message
+                .split(", expected")
+                .next()
+                .unwrap_or(&message)
+                .to_string();
             return (message, Some(help));
         }
     }
     let help = if message.starts_with("invalid type") && message.contains("expected a string") {
         Some("write this value as a quoted string".to_string())
     } else if let Some(rest) = message.strip_prefix("missing field") {
-        ticked(rest).first().map(|f| format!("add `{f} = ...` to this table"))
+        ticked(rest)
+            .first()
+            .map(|f| format!("add `{f} = ...` to this table"))
     } else {
         None
     };
@@ -702,12 +966,21 @@ pub(super) fn span_of(src: &str, e: &SemErr) -> Range<usize> {
                 let Some((key, v)) = container.and_then(|t| t.get_key_value(k.as_str())) else {
                     break;
                 };
-                best = if last && e.at_key { key.span() } else if last { v.span() } else { key.span() };
+                best = if last && e.at_key {
+                    key.span()
+                } else if last {
+                    v.span()
+                } else {
+                    key.span()
+                };
                 value = Some(v);
                 table = None;
             }
             PathSeg::Index(i) => {
-                let Some(item) = value.and_then(|v| v.get_ref().as_array()).and_then(|a| a.get(*i)) else {
+                let Some(item) = value
+                    .and_then(|v| v.get_ref().as_array())
+                    .and_then(|a| a.get(*i))
+                else {
                     break;
                 };
                 // An array-of-tables item's span is its body; a value item's span is the value.

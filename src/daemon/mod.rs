@@ -385,6 +385,10 @@ async fn target_loop(mut l: TargetLoop) {
             return;
         };
         let cycle_started = tokio::time::Instant::now();
+        l.shared.metrics.init_target(&l.target_name);
+        l.shared
+            .metrics
+            .init_rules(&l.target_name, cfg.policy.rule_names());
         if reconciler.is_none() {
             match crate::aws::build_client(&target, &l.overrides).await {
                 Ok(client) => {

@@ -13,7 +13,9 @@ const FAULT_SHARE_500: f64 = 0.75;
 /// Parses "250ms", "2s", "1.5s", "100us", "1m"; a bare number is milliseconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let value: f64 = num
         .parse()
@@ -23,7 +25,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "us" | "µs" => value / 1_000_000.0,
         "s" => value,
         "m" | "min" => value * 60.0,
-        other => return Err(format!("unknown duration unit `{other}` in `{s}`; use us, ms, s or m")),
+        other => {
+            return Err(format!(
+                "unknown duration unit `{other}` in `{s}`; use us, ms, s or m"
+            ))
+        }
     };
     Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}` is not a usable duration: {e}"))
 }
@@ -42,7 +48,9 @@ pub fn options_from_args(args: &EmulatorArgs) -> anyhow::Result<EmulatorOptions>
         jobs: args.jobs,
         seed: args.seed,
         account_id: args.account_id.clone(),
-        throttle: args.throttle_rps.map(|rps| Throttle::from_rate(rps, args.throttle_burst)),
+        throttle: args
+            .throttle_rps
+            .map(|rps| Throttle::from_rate(rps, args.throttle_burst)),
         fault_rate: args.fault_rate * FAULT_SHARE_500,
         drop_rate: args.fault_rate * (1.0 - FAULT_SHARE_500),
         latency,
@@ -56,7 +64,10 @@ pub async fn run_cli(args: &EmulatorArgs) -> anyhow::Result<()> {
     let opts = options_from_args(args)?;
     let handle = start(opts).await?;
     let url = handle.endpoint_url();
-    println!("S3 Control emulator listening on {url} ({} jobs)", handle.job_count());
+    println!(
+        "S3 Control emulator listening on {url} ({} jobs)",
+        handle.job_count()
+    );
     println!("stats:   curl {url}/_emulator/stats");
     println!("control: curl -X POST {url}/_emulator/control -d '{{\"throttle\":{{\"rps\":5,\"burst\":5}}}}'");
     println!();
@@ -67,7 +78,14 @@ pub async fn run_cli(args: &EmulatorArgs) -> anyhow::Result<()> {
     println!("  endpoint_url = \"{url}\"");
     println!("  # and AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test in the environment");
     wait_for_signal().await?;
-    println!("stopping the emulator{}", if args.state.is_some() { " and saving its state" } else { "" });
+    println!(
+        "stopping the emulator{}",
+        if args.state.is_some() {
+            " and saving its state"
+        } else {
+            ""
+        }
+    );
     handle.shutdown().await;
     Ok(())
 }

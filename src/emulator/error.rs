@@ -13,11 +13,19 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: &'static str, status: u16, message: impl Into<String>) -> Self {
-        ApiError { code, status, message: message.into() }
+        ApiError {
+            code,
+            status,
+            message: message.into(),
+        }
     }
 
     pub fn not_found(id: &str) -> Self {
-        Self::new("NotFoundException", 400, format!("The specified job {id} does not exist"))
+        Self::new(
+            "NotFoundException",
+            400,
+            format!("The specified job {id} does not exist"),
+        )
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -29,7 +37,11 @@ impl ApiError {
     }
 
     pub fn invalid_next_token() -> Self {
-        Self::new("InvalidNextTokenException", 400, "The nextToken is not valid")
+        Self::new(
+            "InvalidNextTokenException",
+            400,
+            "The nextToken is not valid",
+        )
     }
 
     pub fn job_status(message: impl Into<String>) -> Self {
@@ -45,15 +57,27 @@ impl ApiError {
     }
 
     pub fn too_many_tags(n: usize) -> Self {
-        Self::new("TooManyTagsException", 400, format!("{n} tags given; a job holds at most 50"))
+        Self::new(
+            "TooManyTagsException",
+            400,
+            format!("{n} tags given; a job holds at most 50"),
+        )
     }
 
     pub fn throttled() -> Self {
-        Self::new("TooManyRequestsException", 400, "Please reduce your request rate")
+        Self::new(
+            "TooManyRequestsException",
+            400,
+            "Please reduce your request rate",
+        )
     }
 
     pub fn internal() -> Self {
-        Self::new("InternalServiceException", 500, "We encountered an internal error. Please try again.")
+        Self::new(
+            "InternalServiceException",
+            500,
+            "We encountered an internal error. Please try again.",
+        )
     }
 
     pub fn unknown_operation(method: &str, path: &str) -> Self {
@@ -65,11 +89,19 @@ impl ApiError {
     }
 
     pub fn method_not_allowed(method: &str, path: &str) -> Self {
-        Self::new("MethodNotAllowed", 405, format!("{method} is not allowed on {path}"))
+        Self::new(
+            "MethodNotAllowed",
+            405,
+            format!("{method} is not allowed on {path}"),
+        )
     }
 
     pub fn too_large(limit: usize) -> Self {
-        Self::new("EntityTooLarge", 413, format!("The request body exceeds {limit} bytes"))
+        Self::new(
+            "EntityTooLarge",
+            413,
+            format!("The request body exceeds {limit} bytes"),
+        )
     }
 }
 
@@ -77,13 +109,25 @@ impl ApiError {
 #[derive(Debug, thiserror::Error)]
 pub enum EmulatorError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot read the state file {path}: {source}")]
-    ReadState { path: PathBuf, source: std::io::Error },
+    ReadState {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("the state file {path} is not a valid emulator state: {source}; move it away to start fresh")]
-    ParseState { path: PathBuf, source: serde_json::Error },
+    ParseState {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("cannot write the state file {path}: {source}")]
-    WriteState { path: PathBuf, source: std::io::Error },
+    WriteState {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid emulator option: {0}")]
     Option(String),
 }

@@ -65,7 +65,10 @@ impl JobStatus {
 
     /// Cancelled, Complete and Failed never change again.
     pub fn is_terminal(self) -> bool {
-        matches!(self, JobStatus::Cancelled | JobStatus::Complete | JobStatus::Failed)
+        matches!(
+            self,
+            JobStatus::Cancelled | JobStatus::Complete | JobStatus::Failed
+        )
     }
 
     /// A bit for status-set filters (13 statuses fit in a `u16`).
@@ -83,7 +86,10 @@ impl fmt::Display for JobStatus {
 impl FromStr for JobStatus {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {
-        JobStatus::ALL.into_iter().find(|st| st.as_str() == s).ok_or(())
+        JobStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or(())
     }
 }
 
@@ -144,7 +150,10 @@ impl fmt::Display for OperationName {
 impl FromStr for OperationName {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {
-        OperationName::ALL.into_iter().find(|op| op.as_str() == s).ok_or(())
+        OperationName::ALL
+            .into_iter()
+            .find(|op| op.as_str() == s)
+            .ok_or(())
     }
 }
 
@@ -157,7 +166,10 @@ pub struct Tag {
 
 impl Tag {
     pub fn new(key: impl Into<String>, value: impl Into<String>) -> Self {
-        Tag { key: key.into(), value: value.into() }
+        Tag {
+            key: key.into(),
+            value: value.into(),
+        }
     }
 }
 
@@ -217,7 +229,10 @@ impl EmulatorJob {
     }
 
     pub fn tag(&self, key: &str) -> Option<&str> {
-        self.tags.iter().find(|t| t.key == key).map(|t| t.value.as_str())
+        self.tags
+            .iter()
+            .find(|t| t.key == key)
+            .map(|t| t.value.as_str())
     }
 
     /// Moves to `status`, stamping the dates the wire shows.
@@ -271,7 +286,10 @@ impl Default for JobSpec {
             creation_time: None,
             termination_date: None,
             tags: Vec::new(),
-            progress: Progress { total_tasks: 1000, ..Progress::default() },
+            progress: Progress {
+                total_tasks: 1000,
+                ..Progress::default()
+            },
             role_arn: None,
             confirmation_required: false,
         }
@@ -319,7 +337,9 @@ impl JobSpec {
 /// A job id as the model allows it: 5..36 characters of `[a-zA-Z0-9\-_]`.
 pub fn is_valid_job_id(id: &str) -> bool {
     (5..=36).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// An account id as S3 Control requires it: exactly 12 digits.
@@ -331,5 +351,12 @@ pub fn is_valid_account_id(id: &str) -> bool {
 pub fn uuid_from_bits(bits: u128) -> String {
     let b = (bits & !(0xF << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
     let h = format!("{b:032x}");
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }

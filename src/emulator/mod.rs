@@ -112,7 +112,7 @@ impl Default for EmulatorOptions {
             time_scale: 1.0,
             simulate: true,
             max_active: 4,
-            save_interval: Duration::from_secs(5),
+            save_interval: Duration::from_secs(10),
         }
     }
 }
@@ -121,9 +121,15 @@ impl EmulatorOptions {
     fn validate(&self) -> Result<(), EmulatorError> {
         let bad = |m: String| Err(EmulatorError::Option(m));
         if !is_valid_account_id(&self.account_id) {
-            return bad(format!("account id `{}` must be 12 digits", self.account_id));
+            return bad(format!(
+                "account id `{}` must be 12 digits",
+                self.account_id
+            ));
         }
-        for (name, rate) in [("fault rate", self.fault_rate), ("drop rate", self.drop_rate)] {
+        for (name, rate) in [
+            ("fault rate", self.fault_rate),
+            ("drop rate", self.drop_rate),
+        ] {
             if !(0.0..=1.0).contains(&rate) {
                 return bad(format!("{name} {rate} must be between 0 and 1"));
             }
@@ -132,7 +138,10 @@ impl EmulatorOptions {
             return bad("fault rate + drop rate must not exceed 1".into());
         }
         if !(self.time_scale.is_finite() && self.time_scale > 0.0) {
-            return bad(format!("time scale {} must be a positive number", self.time_scale));
+            return bad(format!(
+                "time scale {} must be a positive number",
+                self.time_scale
+            ));
         }
         if let Some(t) = self.throttle {
             if !(t.rps.is_finite() && t.rps > 0.0) {
@@ -165,7 +174,13 @@ pub async fn start(opts: EmulatorOptions) -> Result<EmulatorHandle, EmulatorErro
     match loaded {
         Some(snapshot) => store.restore(snapshot),
         None => {
-            let jobs = population::generate(&opts.account_id, opts.jobs, opts.seed, Utc::now(), opts.max_active);
+            let jobs = population::generate(
+                &opts.account_id,
+                opts.jobs,
+                opts.seed,
+                Utc::now(),
+                opts.max_active,
+            );
             for job in jobs {
                 store.insert(job);
             }
@@ -181,6 +196,7 @@ pub async fn start(opts: EmulatorOptions) -> Result<EmulatorHandle, EmulatorErro
             latency: opts.latency,
             down: false,
             down_until: None,
+            throttle_fraction: 0.0,
         }),
         rng: Mutex::new(SmallRng::seed_from_u64(opts.seed.wrapping_add(17))),
         priority_updates: Mutex::new(Vec::new()),
@@ -190,34 +206,61 @@ pub async fn start(opts: EmulatorOptions) -> Result<EmulatorHandle, EmulatorErro
     });
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
-        .map_err(|source| EmulatorError::Bind { addr: opts.listen, source })?;
+        .map_err(|source| EmulatorError::Bind {
+            addr: opts.listen,
+            source,
+        })?;
     let addr = listener
         .local_addr()
-        .map_err(|source| EmulatorError::Bind { addr: opts.listen, source })?;
+        .map_err(|source| EmulatorError::Bind {
+            addr: opts.listen,
+            source,
+        })?;
     let (stop, stop_rx) = watch::channel(false);
 
-    let app = server::router(shared.clone())
-        .into_make_service_with_connect_info::<server::ConnInfo>();
-    let listener = server::EmulatorListener { inner: listener, shared: shared.clone() };
+    let app =
+        server::router(shared.clone()).into_make_service_with_connect_info::<server::ConnInfo>();
+    let listener = server::EmulatorListener {
+        inner: listener,
+        shared: shared.clone(),
+    };
     let mut server_stop = stop_rx.clone();
     let server = tokio::spawn(async move {
         let shutdown = async move {
             let _ = server_stop.wait_for(|s| *s).await;
         };
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
             tracing::warn!(error = %e, "emulator server stopped");
         }
     });
 
     let mut background = Vec::new();
     if opts.simulate {
-        background.push(tokio::spawn(simulation_loop(shared.clone(), opts.time_scale, opts.max_active)));
+        background.push(tokio::spawn(simulation_loop(
+            shared.clone(),
+            opts.time_scale,
+            opts.max_active,
+        )));
     }
     if let Some(path) = &opts.state_file {
-        background.push(tokio::spawn(state_file::save_loop(shared.clone(), path.clone(), opts.save_interval)));
+        background.push(tokio::spawn(state_file::save_loop(
+            shared.clone(),
+            path.clone(),
+            opts.save_interval,
+        )));
     }
     tracing::info!(%addr, jobs = lock(&shared.store).job_count(), "S3 Control emulator listening");
-    Ok(EmulatorHandle { addr, shared, stop, server: Some(server), background, state_file: opts.state_file })
+    Ok(EmulatorHandle {
+        addr,
+        shared,
+        stop,
+        server: Some(server),
+        background,
+        state_file: opts.state_file,
+    })
 }
 
 async fn simulation_loop(shared: Arc<Shared>, time_scale: f64, max_active: usize) {
@@ -229,8 +272,9 @@ async fn simulation_loop(shared: Arc<Shared>, time_scale: f64, max_active: usize
         let now = tokio::time::Instant::now();
         let dt = now.duration_since(last).as_secs_f64() * time_scale;
         last = now;
-        simulate::tick(&mut lock(&shared.store), dt, max_active, Utc::now());
-        shared.mark_dirty();
+        if simulate::tick(&mut lock(&shared.store), dt, max_active, Utc::now()) {
+            shared.mark_dirty();
+        }
     }
 }
 
@@ -249,7 +293,10 @@ impl EmulatorHandle {
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         if let Some(mut server) = self.server.take() {
-            if tokio::time::timeout(Duration::from_secs(5), &mut server).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(5), &mut server)
+                .await
+                .is_err()
+            {
                 server.abort();
             }
         }
@@ -270,6 +317,12 @@ impl EmulatorHandle {
 
     pub fn set_throttle(&self, throttle: Option<Throttle>) {
         lock(&self.shared.buckets).set(throttle);
+    }
+
+    /// Answers this fraction of requests with TooManyRequestsException, whatever the token
+    /// bucket says (a throttle storm); 0 ends it.
+    pub fn set_throttle_fraction(&self, fraction: f64) {
+        lock(&self.shared.faults).throttle_fraction = fraction.clamp(0.0, 1.0);
     }
 
     pub fn set_fault_rate(&self, rate: f64) {
@@ -315,7 +368,10 @@ impl EmulatorHandle {
     /// Ids of an account's jobs in listing order (newest first), including ones ListJobs hides.
     pub fn job_ids(&self, account: &str) -> Vec<String> {
         let store = lock(&self.shared.store);
-        store.account(account).map(|a| a.jobs.values().map(|j| j.id.clone()).collect()).unwrap_or_default()
+        store
+            .account(account)
+            .map(|a| a.jobs.values().map(|j| j.id.clone()).collect())
+            .unwrap_or_default()
     }
 
     /// Changes a priority as a person in the console would (not logged as an API update).
@@ -333,7 +389,10 @@ impl EmulatorHandle {
     }
 
     fn update_direct(&self, account: &str, id: &str, f: impl FnOnce(&mut EmulatorJob)) -> bool {
-        let found = lock(&self.shared.store).job_mut(account, id).map(f).is_some();
+        let found = lock(&self.shared.store)
+            .job_mut(account, id)
+            .map(f)
+            .is_some();
         self.shared.mark_dirty();
         found
     }
@@ -356,16 +415,32 @@ impl EmulatorHandle {
     /// Advances the simulation by `seconds` of simulated time at once (tests that run with
     /// `simulate: false` can step it by hand).
     pub fn advance_simulation(&self, seconds: f64, max_active: usize) {
-        simulate::tick(&mut lock(&self.shared.store), seconds, max_active, Utc::now());
+        simulate::tick(
+            &mut lock(&self.shared.store),
+            seconds,
+            max_active,
+            Utc::now(),
+        );
         self.shared.mark_dirty();
     }
 
     /// Serves one ListJobs page in-process (no HTTP) and returns (jobs on the page, next token):
     /// for measuring the emulator's own cost.
-    pub fn list_page_direct(&self, account: &str, max: usize, next_token: Option<&str>) -> (usize, Option<String>) {
+    pub fn list_page_direct(
+        &self,
+        account: &str,
+        max: usize,
+        next_token: Option<&str>,
+    ) -> (usize, Option<String>) {
         let cursor = next_token.and_then(store::ListKey::from_token);
         let store = lock(&self.shared.store);
-        let page = store.list(account, 0, max.clamp(1, MAX_LIST_RESULTS), cursor.as_ref(), Utc::now());
+        let page = store.list(
+            account,
+            0,
+            max.clamp(1, MAX_LIST_RESULTS),
+            cursor.as_ref(),
+            Utc::now(),
+        );
         let token = page.next.as_ref().map(store::ListKey::to_token);
         let body = wire::list_jobs(&page.jobs, token.as_deref());
         std::hint::black_box(body);

@@ -7,7 +7,13 @@ use rand::{Rng, SeedableRng};
 
 use super::job::{uuid_from_bits, EmulatorJob, JobSpec, JobStatus, OperationName, Progress, Tag};
 
-const TEAMS: [&str; 5] = ["data-platform", "analytics", "ml-training", "billing", "media"];
+const TEAMS: [&str; 5] = [
+    "data-platform",
+    "analytics",
+    "ml-training",
+    "billing",
+    "media",
+];
 const COST_CENTERS: [&str; 4] = ["cc-1001", "cc-2040", "cc-3300", "cc-4711"];
 const DESCRIPTIONS: [&str; 8] = [
     "Nightly restore of archived invoices",
@@ -22,12 +28,23 @@ const DESCRIPTIONS: [&str; 8] = [
 
 /// Generates `n` jobs for `account`, the same ones for the same seed (times are relative to
 /// `now`). At most `max_active` of them are Active: the highest-priority runnable ones.
-pub fn generate(account: &str, n: usize, seed: u64, now: DateTime<Utc>, max_active: usize) -> Vec<EmulatorJob> {
+pub fn generate(
+    account: &str,
+    n: usize,
+    seed: u64,
+    now: DateTime<Utc>,
+    max_active: usize,
+) -> Vec<EmulatorJob> {
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut jobs: Vec<EmulatorJob> = (0..n).map(|i| one(&mut rng, account, i, now)).collect();
     // Bounded concurrency: only the top `max_active` runnable jobs run; the rest wait or pause.
     let mut runnable: Vec<usize> = (0..jobs.len())
-        .filter(|&i| matches!(jobs[i].status, JobStatus::Active | JobStatus::Ready | JobStatus::Paused))
+        .filter(|&i| {
+            matches!(
+                jobs[i].status,
+                JobStatus::Active | JobStatus::Ready | JobStatus::Paused
+            )
+        })
         .collect();
     runnable.sort_by_key(|&i| (std::cmp::Reverse(jobs[i].priority), jobs[i].creation_time));
     for (rank, &i) in runnable.iter().enumerate() {
@@ -35,7 +52,11 @@ pub fn generate(account: &str, n: usize, seed: u64, now: DateTime<Utc>, max_acti
         if rank < max_active {
             job.status = JobStatus::Active;
         } else if job.status == JobStatus::Active {
-            job.status = if job.progress.succeeded > 0 { JobStatus::Paused } else { JobStatus::Ready };
+            job.status = if job.progress.succeeded > 0 {
+                JobStatus::Paused
+            } else {
+                JobStatus::Ready
+            };
         }
     }
     jobs
@@ -77,18 +98,29 @@ fn one(rng: &mut SmallRng, account: &str, i: usize, now: DateTime<Utc>) -> Emula
         }
         _ => 0,
     };
-    let failed = if status == JobStatus::Failed { done / 2 } else { done / 1000 };
+    let failed = if status == JobStatus::Failed {
+        done / 2
+    } else {
+        done / 1000
+    };
     let progress = Progress {
         total_tasks: total,
         succeeded: done - failed,
         failed,
-        elapsed_active_seconds: if done > 0 { rng.random_range(60..86_400) } else { 0 },
+        elapsed_active_seconds: if done > 0 {
+            rng.random_range(60..86_400)
+        } else {
+            0
+        },
     };
     let mut tags = Vec::new();
     if rng.random_range(0..100) >= 15 {
         tags.push(Tag::new("team", TEAMS[rng.random_range(0..TEAMS.len())]));
         if rng.random_bool(0.8) {
-            tags.push(Tag::new("cost-center", COST_CENTERS[rng.random_range(0..COST_CENTERS.len())]));
+            tags.push(Tag::new(
+                "cost-center",
+                COST_CENTERS[rng.random_range(0..COST_CENTERS.len())],
+            ));
         }
     }
     if rng.random_range(0..100) < 10 {
@@ -97,7 +129,11 @@ fn one(rng: &mut SmallRng, account: &str, i: usize, now: DateTime<Utc>) -> Emula
     let description = if rng.random_range(0..20) == 0 {
         None
     } else {
-        Some(format!("{} #{}", DESCRIPTIONS[rng.random_range(0..DESCRIPTIONS.len())], i + 1))
+        Some(format!(
+            "{} #{}",
+            DESCRIPTIONS[rng.random_range(0..DESCRIPTIONS.len())],
+            i + 1
+        ))
     };
     let spec = JobSpec {
         account_id: account.to_string(),
@@ -107,9 +143,9 @@ fn one(rng: &mut SmallRng, account: &str, i: usize, now: DateTime<Utc>) -> Emula
         priority: rng.random_range(10..=500),
         status,
         creation_time: Some(creation_time),
-        termination_date: status
-            .is_terminal()
-            .then(|| creation_time + Duration::minutes(rng.random_range(5..age.num_minutes().max(6)))),
+        termination_date: status.is_terminal().then(|| {
+            creation_time + Duration::minutes(rng.random_range(5..age.num_minutes().max(6)))
+        }),
         tags,
         progress,
         role_arn: None,
@@ -136,13 +172,20 @@ mod tests {
         let b = generate("123456789012", 2000, 7, now, 4);
         assert_eq!(a, b);
         assert_ne!(a, generate("123456789012", 2000, 8, now, 4));
-        assert!(a.iter().all(|j| super::super::job::is_valid_job_id(&j.id) && j.id.len() == 36));
+        assert!(a
+            .iter()
+            .all(|j| super::super::job::is_valid_job_id(&j.id) && j.id.len() == 36));
         let urgent = a.iter().filter(|j| j.tag("urgent") == Some("true")).count();
         assert!((120..=280).contains(&urgent), "{urgent}");
         assert!(a.iter().any(|j| j.tags.is_empty()));
-        assert_eq!(a.iter().filter(|j| j.status == JobStatus::Active).count(), 4);
+        assert_eq!(
+            a.iter().filter(|j| j.status == JobStatus::Active).count(),
+            4
+        );
         let cutoff = now - Duration::days(90);
-        assert!(a.iter().any(|j| j.termination_date.is_some_and(|t| t < cutoff)));
+        assert!(a
+            .iter()
+            .any(|j| j.termination_date.is_some_and(|t| t < cutoff)));
         assert!(a.iter().filter(|j| !j.status.is_terminal()).count() > 1000);
         assert!(a.iter().all(|j| (10..=500).contains(&j.priority)));
     }

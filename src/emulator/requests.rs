@@ -49,9 +49,10 @@ fn required<'a>(doc: &'a XmlNode, name: &str) -> Result<&'a XmlNode, ApiError> {
 }
 
 pub fn parse_priority(text: &str) -> Result<i32, ApiError> {
-    let value: i64 = text.trim().parse().map_err(|_| {
-        ApiError::bad_request(format!("priority `{text}` is not an integer"))
-    })?;
+    let value: i64 = text
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("priority `{text}` is not an integer")))?;
     i32::try_from(value)
         .ok()
         .filter(|p| *p >= 0)
@@ -62,33 +63,46 @@ pub fn parse_create_job(body: &[u8]) -> Result<CreateJobRequest, ApiError> {
     let doc = parse_root(body, "CreateJobRequest")?;
     let token = required(&doc, "ClientRequestToken")?.text.clone();
     if !(1..=64).contains(&token.chars().count()) {
-        return Err(ApiError::bad_request("ClientRequestToken must be 1..64 characters"));
+        return Err(ApiError::bad_request(
+            "ClientRequestToken must be 1..64 characters",
+        ));
     }
     let confirmation_required = match doc.child_text("ConfirmationRequired") {
         None | Some("false") => false,
         Some("true") => true,
         Some(other) => {
-            return Err(ApiError::bad_request(format!("ConfirmationRequired `{other}` is not a boolean")))
+            return Err(ApiError::bad_request(format!(
+                "ConfirmationRequired `{other}` is not a boolean"
+            )))
         }
     };
     let description = doc.child_text("Description").map(str::to_string);
     if let Some(d) = &description {
         if !(1..=256).contains(&d.chars().count()) {
-            return Err(ApiError::bad_request("Description must be 1..256 characters"));
+            return Err(ApiError::bad_request(
+                "Description must be 1..256 characters",
+            ));
         }
     }
     let operation_xml = required(&doc, "Operation")?.clone();
     let operation = match operation_xml.children.as_slice() {
-        [one] => one.name.parse::<OperationName>().map_err(|()| {
-            ApiError::bad_request(format!("unknown operation {}", one.name))
-        })?,
-        _ => return Err(ApiError::bad_request("Operation must hold exactly one operation")),
+        [one] => one
+            .name
+            .parse::<OperationName>()
+            .map_err(|()| ApiError::bad_request(format!("unknown operation {}", one.name)))?,
+        _ => {
+            return Err(ApiError::bad_request(
+                "Operation must hold exactly one operation",
+            ))
+        }
     };
     let manifest_xml = doc.child("Manifest").cloned();
     let manifest_generator_xml = doc.child("ManifestGenerator").cloned();
     match (&manifest_xml, &manifest_generator_xml) {
         (None, None) => {
-            return Err(ApiError::bad_request("either Manifest or ManifestGenerator is required"))
+            return Err(ApiError::bad_request(
+                "either Manifest or ManifestGenerator is required",
+            ))
         }
         (Some(m), _) => {
             let spec = required(m, "Spec")?;
@@ -102,7 +116,11 @@ pub fn parse_create_job(body: &[u8]) -> Result<CreateJobRequest, ApiError> {
     let report_xml = required(&doc, "Report")?.clone();
     match report_xml.child_text("Enabled") {
         Some("true" | "false") => {}
-        _ => return Err(ApiError::bad_request("Report/Enabled must be true or false")),
+        _ => {
+            return Err(ApiError::bad_request(
+                "Report/Enabled must be true or false",
+            ))
+        }
     }
     let priority = parse_priority(&required(&doc, "Priority")?.text)?;
     let role_arn = required(&doc, "RoleArn")?.text.clone();
@@ -146,7 +164,9 @@ pub fn parse_tags(tags: &XmlNode) -> Result<Vec<Tag>, ApiError> {
         let value = m.child_text("Value").unwrap_or_default().to_string();
         validate_tag(&key, &value)?;
         if out.iter().any(|t| t.key == key) {
-            return Err(ApiError::bad_request(format!("tag key `{key}` appears twice")));
+            return Err(ApiError::bad_request(format!(
+                "tag key `{key}` appears twice"
+            )));
         }
         out.push(Tag { key, value });
     }
@@ -171,9 +191,9 @@ fn validate_tag(key: &str, value: &str) -> Result<(), ApiError> {
 /// A stable hash of the document (FNV-1a over its canonical JSON form).
 fn fingerprint(doc: &XmlNode) -> u64 {
     let canon = serde_json::to_string(doc).unwrap_or_default();
-    canon
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    canon.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 #[cfg(test)]
@@ -184,16 +204,25 @@ mod tests {
     fn priorities_outside_the_range_are_bad_requests() {
         assert_eq!(parse_priority("0"), Ok(0));
         assert_eq!(parse_priority("2147483647"), Ok(i32::MAX));
-        for bad in ["-1", "2147483648", "abc", "", "1.5", "99999999999999999999999"] {
-            assert_eq!(parse_priority(bad).unwrap_err().code, "BadRequestException", "{bad}");
+        for bad in [
+            "-1",
+            "2147483648",
+            "abc",
+            "",
+            "1.5",
+            "99999999999999999999999",
+        ] {
+            assert_eq!(
+                parse_priority(bad).unwrap_err().code,
+                "BadRequestException",
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn tags_are_validated() {
-        let doc = |inner: &str| {
-            xml::parse(format!("<Tags>{inner}</Tags>").as_bytes()).unwrap()
-        };
+        let doc = |inner: &str| xml::parse(format!("<Tags>{inner}</Tags>").as_bytes()).unwrap();
         let ok = parse_tags(&doc(
             "<member><Key>team</Key><Value>ml</Value></member><member><Key>e</Key><Value/></member>",
         ))
@@ -206,6 +235,9 @@ mod tests {
         let many: String = (0..51)
             .map(|i| format!("<member><Key>k{i}</Key><Value>v</Value></member>"))
             .collect();
-        assert_eq!(parse_tags(&doc(&many)).unwrap_err().code, "TooManyTagsException");
+        assert_eq!(
+            parse_tags(&doc(&many)).unwrap_err().code,
+            "TooManyTagsException"
+        );
     }
 }

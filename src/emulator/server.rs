@@ -54,6 +54,9 @@ const MAX_PRIORITY_UPDATES: usize = 1_000_000;
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Faults {
     pub fault_rate: f64,
+    /// Fraction of requests answered with TooManyRequestsException whatever the bucket says
+    /// (a throttle storm).
+    pub throttle_fraction: f64,
     pub drop_rate: f64,
     pub latency: Duration,
     pub down: bool,
@@ -89,7 +92,9 @@ impl Shared {
     fn next_request_id(&self) -> String {
         let n = self.request_counter.fetch_add(1, Ordering::Relaxed);
         // splitmix64: ids look random but are unique per emulator.
-        let mut z = n.wrapping_add(self.seed).wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = n
+            .wrapping_add(self.seed)
+            .wrapping_add(0x9e37_79b9_7f4a_7c15);
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         format!("{:016X}", z ^ (z >> 31))
@@ -127,11 +132,18 @@ pub(crate) struct KillableStream {
 }
 
 fn killed() -> io::Error {
-    io::Error::new(io::ErrorKind::ConnectionReset, "connection dropped by the emulator")
+    io::Error::new(
+        io::ErrorKind::ConnectionReset,
+        "connection dropped by the emulator",
+    )
 }
 
 impl AsyncRead for KillableStream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if this.kill.load(Ordering::Relaxed) {
             return Poll::Ready(Err(killed()));
@@ -141,7 +153,11 @@ impl AsyncRead for KillableStream {
 }
 
 impl AsyncWrite for KillableStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         if this.kill.load(Ordering::Relaxed) {
             return Poll::Ready(Err(killed()));
@@ -179,7 +195,13 @@ impl Listener for EmulatorListener {
                     }
                     let _ = stream.set_nodelay(true);
                     let kill = Arc::new(AtomicBool::new(false));
-                    return (KillableStream { inner: stream, kill: kill.clone() }, ConnInfo { kill });
+                    return (
+                        KillableStream {
+                            inner: stream,
+                            kill: kill.clone(),
+                        },
+                        ConnInfo { kill },
+                    );
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -192,7 +214,9 @@ impl Listener for EmulatorListener {
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
         self.inner.local_addr()?;
-        Ok(ConnInfo { kill: Arc::new(AtomicBool::new(false)) })
+        Ok(ConnInfo {
+            kill: Arc::new(AtomicBool::new(false)),
+        })
     }
 }
 
@@ -271,17 +295,33 @@ fn route(method: &Method, path: &str) -> Result<(Operation, Option<String>), Api
         return Err(unknown());
     };
     let decode = |s: &str| {
-        percent_decode(s).ok_or_else(|| ApiError::bad_request("the job id is not valid percent-encoded UTF-8"))
+        percent_decode(s)
+            .ok_or_else(|| ApiError::bad_request("the job id is not valid percent-encoded UTF-8"))
     };
     let (ops, id): (&[(Method, Operation)], Option<String>) = match segments.as_slice() {
-        [] => (&[(Method::GET, Operation::ListJobs), (Method::POST, Operation::CreateJob)], None),
+        [] => (
+            &[
+                (Method::GET, Operation::ListJobs),
+                (Method::POST, Operation::CreateJob),
+            ],
+            None,
+        ),
         [id] => (&[(Method::GET, Operation::DescribeJob)], Some(decode(id)?)),
         [id, "tagging"] => (
-            &[(Method::GET, Operation::GetJobTagging), (Method::PUT, Operation::PutJobTagging)],
+            &[
+                (Method::GET, Operation::GetJobTagging),
+                (Method::PUT, Operation::PutJobTagging),
+            ],
             Some(decode(id)?),
         ),
-        [id, "priority"] => (&[(Method::POST, Operation::UpdateJobPriority)], Some(decode(id)?)),
-        [id, "status"] => (&[(Method::POST, Operation::UpdateJobStatus)], Some(decode(id)?)),
+        [id, "priority"] => (
+            &[(Method::POST, Operation::UpdateJobPriority)],
+            Some(decode(id)?),
+        ),
+        [id, "status"] => (
+            &[(Method::POST, Operation::UpdateJobStatus)],
+            Some(decode(id)?),
+        ),
         _ => return Err(unknown()),
     };
     match ops.iter().find(|(m, _)| m == method) {
@@ -294,7 +334,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/_emulator/stats", get(stats_handler))
         .route("/_emulator/stats/reset", post(reset_stats_handler))
-        .route("/_emulator/control", get(control_get_handler).post(control_handler))
+        .route(
+            "/_emulator/control",
+            get(control_get_handler).post(control_handler),
+        )
         .fallback(dispatch)
         .with_state(shared)
 }
@@ -303,7 +346,10 @@ fn xml_response(status: u16, body: String, request_id: &str) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = (status, body).into_response();
     let headers = resp.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
     if let Ok(v) = HeaderValue::from_str(request_id) {
         headers.insert("x-amz-request-id", v.clone());
         headers.insert("x-amz-id-2", v);
@@ -320,7 +366,10 @@ async fn dispatch(
     let request_id = shared.next_request_id();
     let (parts, body) = req.into_parts();
     let routed = route(&parts.method, parts.uri.path());
-    let op = routed.as_ref().map(|(op, _)| *op).unwrap_or(Operation::Unknown);
+    let op = routed
+        .as_ref()
+        .map(|(op, _)| *op)
+        .unwrap_or(Operation::Unknown);
 
     if shared.is_down() {
         conn.kill();
@@ -333,9 +382,7 @@ async fn dispatch(
     }
     let outcome = match routed {
         Err(e) => Err(e),
-        Ok((op, id)) => {
-            handle(&shared, &conn, &faults, op, id, &parts.headers, &parts.uri, body).await
-        }
+        Ok((op, id)) => handle(&shared, &faults, op, id, &parts.headers, &parts.uri, body).await,
     };
     match outcome {
         Ok(Reply::Xml(body)) => {
@@ -349,7 +396,11 @@ async fn dispatch(
         }
         Err(err) => {
             shared.record(op, err.code);
-            xml_response(err.status, wire::error_response(&err, &request_id), &request_id)
+            xml_response(
+                err.status,
+                wire::error_response(&err, &request_id),
+                &request_id,
+            )
         }
     }
 }
@@ -359,10 +410,8 @@ enum Reply {
     Drop,
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn handle(
     shared: &Shared,
-    _conn: &ConnInfo,
     faults: &Faults,
     op: Operation,
     id: Option<String>,
@@ -371,12 +420,20 @@ async fn handle(
     body: Body,
 ) -> Result<Reply, ApiError> {
     let account = match headers.get("x-amz-account-id").map(|v| v.to_str()) {
-        None => return Err(op.input_error("missing x-amz-account-id header (a 12-digit account id)")),
+        None => {
+            return Err(op.input_error("missing x-amz-account-id header (a 12-digit account id)"))
+        }
         Some(Ok(a)) if is_valid_account_id(a) => a.to_string(),
         Some(_) => return Err(op.input_error("x-amz-account-id must be 12 digits")),
     };
     if !lock(&shared.buckets).try_acquire(&account, Instant::now()) {
         return Err(ApiError::throttled());
+    }
+    if faults.throttle_fraction > 0.0 {
+        let roll: f64 = lock(&shared.rng).random();
+        if roll < faults.throttle_fraction {
+            return Err(ApiError::throttled());
+        }
     }
     if faults.drop_rate > 0.0 || faults.fault_rate > 0.0 {
         let roll: f64 = lock(&shared.rng).random();
@@ -390,9 +447,11 @@ async fn handle(
     }
     let query: Vec<(String, String)> = match uri.query() {
         None => Vec::new(),
-        Some(_) => Query::<Vec<(String, String)>>::try_from_uri(uri)
-            .map_err(|e| op.input_error(format!("malformed query string: {e}")))?
-            .0,
+        Some(_) => {
+            Query::<Vec<(String, String)>>::try_from_uri(uri)
+                .map_err(|e| op.input_error(format!("malformed query string: {e}")))?
+                .0
+        }
     };
     if let Some(id) = &id {
         if !is_valid_job_id(id) {
@@ -406,7 +465,9 @@ async fn handle(
     let xml = match op {
         Operation::ListJobs => list_jobs(shared, &account, &query)?,
         Operation::DescribeJob => wire::describe_job(lock(&shared.store).existing(&account, &id)?),
-        Operation::GetJobTagging => wire::get_job_tagging(lock(&shared.store).existing(&account, &id)?),
+        Operation::GetJobTagging => {
+            wire::get_job_tagging(lock(&shared.store).existing(&account, &id)?)
+        }
         Operation::PutJobTagging => {
             let tags = requests::parse_put_job_tagging(&read_body(body).await?)?;
             lock(&shared.store).put_tags(&account, &id, tags)?;
@@ -433,14 +494,20 @@ async fn handle(
             wire::update_job_priority(&id, priority)
         }
         Operation::UpdateJobStatus => {
-            let raw = single(&query, "requestedJobStatus")
-                .ok_or_else(|| ApiError::bad_request("the requestedJobStatus query parameter is required"))?;
-            let requested: JobStatus = raw
-                .parse()
-                .map_err(|()| ApiError::bad_request(format!("requestedJobStatus `{raw}` is not a job status")))?;
+            let raw = single(&query, "requestedJobStatus").ok_or_else(|| {
+                ApiError::bad_request("the requestedJobStatus query parameter is required")
+            })?;
+            let requested: JobStatus = raw.parse().map_err(|()| {
+                ApiError::bad_request(format!("requestedJobStatus `{raw}` is not a job status"))
+            })?;
             let reason = single(&query, "statusUpdateReason").map(str::to_string);
-            if reason.as_ref().is_some_and(|r| !(1..=256).contains(&r.chars().count())) {
-                return Err(ApiError::bad_request("statusUpdateReason must be 1..256 characters"));
+            if reason
+                .as_ref()
+                .is_some_and(|r| !(1..=256).contains(&r.chars().count()))
+            {
+                return Err(ApiError::bad_request(
+                    "statusUpdateReason must be 1..256 characters",
+                ));
             }
             let mut store = lock(&shared.store);
             let job = store.request_status(&account, &id, requested, reason, now)?;
@@ -457,7 +524,10 @@ async fn handle(
 }
 
 fn single<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    query
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// Past the limit, the rest of an upload is read and discarded up to this size, so the client
@@ -472,7 +542,11 @@ async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
         let frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
         match frame {
             None => break,
-            Some(Err(e)) => return Err(ApiError::bad_request(format!("cannot read the request body: {e}"))),
+            Some(Err(e)) => {
+                return Err(ApiError::bad_request(format!(
+                    "cannot read the request body: {e}"
+                )))
+            }
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {
                     seen = seen.saturating_add(data.len());
@@ -491,7 +565,11 @@ async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
     Ok(Bytes::from(buf))
 }
 
-fn list_jobs(shared: &Shared, account: &str, query: &[(String, String)]) -> Result<String, ApiError> {
+fn list_jobs(
+    shared: &Shared,
+    account: &str,
+    query: &[(String, String)],
+) -> Result<String, ApiError> {
     let mut statuses = 0u16;
     let mut max = MAX_LIST_RESULTS;
     let mut cursor = None;
@@ -509,7 +587,9 @@ fn list_jobs(shared: &Shared, account: &str, query: &[(String, String)]) -> Resu
                 })?;
                 max = match n {
                     n if n < 0 => {
-                        return Err(ApiError::invalid_request(format!("maxResults {n} is negative")))
+                        return Err(ApiError::invalid_request(format!(
+                            "maxResults {n} is negative"
+                        )))
                     }
                     0 => MAX_LIST_RESULTS,
                     n => n.min(MAX_LIST_RESULTS as i64) as usize,
@@ -548,7 +628,10 @@ fn create_job(
         creation_time: now,
         termination_date: None,
         tags: req.tags,
-        progress: Progress { total_tasks: 10_000, ..Progress::default() },
+        progress: Progress {
+            total_tasks: 10_000,
+            ..Progress::default()
+        },
         role_arn: req.role_arn,
         confirmation_required: req.confirmation_required,
         status_update_reason: None,
@@ -562,7 +645,12 @@ fn create_job(
         seconds_in_status: 0.0,
     };
     store.insert(job);
-    store.remember_token(account, req.client_request_token, req.fingerprint, id.clone());
+    store.remember_token(
+        account,
+        req.client_request_token,
+        req.fingerprint,
+        id.clone(),
+    );
     shared.mark_dirty();
     Ok(id)
 }
@@ -571,9 +659,13 @@ fn create_job(
 // /_emulator/: introspection and control (never counted in the stats).
 
 fn json_response(status: StatusCode, value: &impl Serialize) -> Response {
-    let body = serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    let body =
+        serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     let mut resp = (status, body).into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
@@ -608,7 +700,9 @@ struct ControlRequest {
     down: Option<bool>,
 }
 
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -639,7 +733,12 @@ async fn control_get_handler(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 async fn control_handler(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
-    let bad = |msg: String| json_response(StatusCode::BAD_REQUEST, &serde_json::json!({ "error": msg }));
+    let bad = |msg: String| {
+        json_response(
+            StatusCode::BAD_REQUEST,
+            &serde_json::json!({ "error": msg }),
+        )
+    };
     let req: ControlRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return bad(format!("invalid control request: {e}")),
@@ -686,15 +785,46 @@ mod tests {
     #[test]
     fn routes_job_paths_and_refuses_others() {
         let ok = |m: Method, p: &str| route(&m, p).unwrap();
-        assert_eq!(ok(Method::GET, "/v20180820/jobs"), (Operation::ListJobs, None));
-        assert_eq!(ok(Method::POST, "/v20180820/jobs"), (Operation::CreateJob, None));
-        assert_eq!(ok(Method::GET, "/v20180820/jobs/abc-12"), (Operation::DescribeJob, Some("abc-12".into())));
-        assert_eq!(ok(Method::PUT, "/v20180820/jobs/abc-12/tagging").0, Operation::PutJobTagging);
-        assert_eq!(ok(Method::POST, "/v20180820/jobs/a%2Fb/priority").1, Some("a/b".into()));
-        assert_eq!(route(&Method::DELETE, "/v20180820/jobs/x").unwrap_err().status, 405);
-        assert_eq!(route(&Method::GET, "/v20180820/jobsx").unwrap_err().status, 404);
-        assert_eq!(route(&Method::GET, "/v20180820/jobs/a/b/c").unwrap_err().status, 404);
+        assert_eq!(
+            ok(Method::GET, "/v20180820/jobs"),
+            (Operation::ListJobs, None)
+        );
+        assert_eq!(
+            ok(Method::POST, "/v20180820/jobs"),
+            (Operation::CreateJob, None)
+        );
+        assert_eq!(
+            ok(Method::GET, "/v20180820/jobs/abc-12"),
+            (Operation::DescribeJob, Some("abc-12".into()))
+        );
+        assert_eq!(
+            ok(Method::PUT, "/v20180820/jobs/abc-12/tagging").0,
+            Operation::PutJobTagging
+        );
+        assert_eq!(
+            ok(Method::POST, "/v20180820/jobs/a%2Fb/priority").1,
+            Some("a/b".into())
+        );
+        assert_eq!(
+            route(&Method::DELETE, "/v20180820/jobs/x")
+                .unwrap_err()
+                .status,
+            405
+        );
+        assert_eq!(
+            route(&Method::GET, "/v20180820/jobsx").unwrap_err().status,
+            404
+        );
+        assert_eq!(
+            route(&Method::GET, "/v20180820/jobs/a/b/c")
+                .unwrap_err()
+                .status,
+            404
+        );
         assert_eq!(route(&Method::GET, "/").unwrap_err().status, 404);
-        assert_eq!(route(&Method::GET, "/v20180820/jobs/%zz").unwrap_err().code, "BadRequestException");
+        assert_eq!(
+            route(&Method::GET, "/v20180820/jobs/%zz").unwrap_err().code,
+            "BadRequestException"
+        );
     }
 }

@@ -15,15 +15,27 @@ const PAUSING_SECS: f64 = 3.0;
 /// A running job finishes its tasks in about this many simulated seconds.
 const RUN_SECS: f64 = 600.0;
 
-/// Advances every account by `dt` simulated seconds.
-pub fn tick(store: &mut Store, dt: f64, max_active: usize, now: DateTime<Utc>) {
+/// Advances every account by `dt` simulated seconds; true if any job changed.
+pub fn tick(store: &mut Store, dt: f64, max_active: usize, now: DateTime<Utc>) -> bool {
+    let mut changed = false;
     for acc in store.accounts.values_mut() {
         // Who may run: the top `max_active` runnable jobs by (priority desc, older first).
         let mut runnable: Vec<(i32, i64, &str)> = acc
             .jobs
             .values()
-            .filter(|j| matches!(j.status, JobStatus::Ready | JobStatus::Active | JobStatus::Paused))
-            .map(|j| (j.priority, j.creation_time.timestamp_millis(), j.id.as_str()))
+            .filter(|j| {
+                matches!(
+                    j.status,
+                    JobStatus::Ready | JobStatus::Active | JobStatus::Paused
+                )
+            })
+            .map(|j| {
+                (
+                    j.priority,
+                    j.creation_time.timestamp_millis(),
+                    j.id.as_str(),
+                )
+            })
             .collect();
         let order = |a: &(i32, i64, &str), b: &(i32, i64, &str)| {
             b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(b.2))
@@ -39,10 +51,13 @@ pub fn tick(store: &mut Store, dt: f64, max_active: usize, now: DateTime<Utc>) {
                 continue;
             }
             job.seconds_in_status += dt;
-            let runs = chosen.iter().any(|id| *id == job.id);
+            let runs = chosen.contains(&job.id);
+            let before = (job.status, job.progress);
             step(job, dt, runs, now);
+            changed |= before != (job.status, job.progress);
         }
     }
+    changed
 }
 
 fn step(job: &mut EmulatorJob, dt: f64, may_run: bool, now: DateTime<Utc>) {
@@ -50,7 +65,11 @@ fn step(job: &mut EmulatorJob, dt: f64, may_run: bool, now: DateTime<Utc>) {
     match job.status {
         JobStatus::New if waited >= NEW_SECS => job.enter(JobStatus::Preparing, now),
         JobStatus::Preparing if waited >= PREPARING_SECS => {
-            let next = if job.confirmation_required { JobStatus::Suspended } else { JobStatus::Ready };
+            let next = if job.confirmation_required {
+                JobStatus::Suspended
+            } else {
+                JobStatus::Ready
+            };
             job.enter(next, now);
         }
         JobStatus::Ready | JobStatus::Paused if may_run => job.enter(JobStatus::Active, now),
@@ -89,7 +108,9 @@ fn run(job: &mut EmulatorJob, dt: f64, now: DateTime<Utc>) {
 }
 
 fn id_hash(id: &str) -> u64 {
-    id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 #[cfg(test)]
@@ -108,7 +129,10 @@ mod tests {
                     JobSpec {
                         priority: 10 + p,
                         status: JobStatus::Ready,
-                        progress: Progress { total_tasks: 1_000_000, ..Progress::default() },
+                        progress: Progress {
+                            total_tasks: 1_000_000,
+                            ..Progress::default()
+                        },
                         ..JobSpec::default()
                     },
                     now,
@@ -139,7 +163,10 @@ mod tests {
         let id = store.insert_spec(
             JobSpec {
                 status: JobStatus::New,
-                progress: Progress { total_tasks: 100, ..Progress::default() },
+                progress: Progress {
+                    total_tasks: 100,
+                    ..Progress::default()
+                },
                 ..JobSpec::default()
             },
             now,
@@ -153,8 +180,19 @@ mod tests {
             }
         }
         let last = *seen.last().unwrap();
-        assert!(last == JobStatus::Complete || last == JobStatus::Failed, "{seen:?}");
-        assert_eq!(&seen[..4], [JobStatus::New, JobStatus::Preparing, JobStatus::Ready, JobStatus::Active]);
+        assert!(
+            last == JobStatus::Complete || last == JobStatus::Failed,
+            "{seen:?}"
+        );
+        assert_eq!(
+            &seen[..4],
+            [
+                JobStatus::New,
+                JobStatus::Preparing,
+                JobStatus::Ready,
+                JobStatus::Active
+            ]
+        );
         assert!(store.job(ACCT, &id).unwrap().termination_date.is_some());
     }
 }

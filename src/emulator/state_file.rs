@@ -15,14 +15,25 @@ pub async fn load(path: &Path) -> Result<Option<StoreSnapshot>, EmulatorError> {
     let bytes = match tokio::fs::read(path).await {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(EmulatorError::ReadState { path: path.to_path_buf(), source }),
+        Err(source) => {
+            return Err(EmulatorError::ReadState {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
     };
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
-        serde_json::from_slice(&bytes).map(Some).map_err(|source| EmulatorError::ParseState { path, source })
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|source| EmulatorError::ParseState { path, source })
     })
     .await
-    .unwrap_or_else(|e| Err(EmulatorError::Option(format!("state file loader failed: {e}"))))
+    .unwrap_or_else(|e| {
+        Err(EmulatorError::Option(format!(
+            "state file loader failed: {e}"
+        )))
+    })
 }
 
 /// Snapshots the store and writes it.
@@ -32,14 +43,24 @@ pub async fn save(shared: &Shared, path: &Path) -> Result<(), EmulatorError> {
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || write_atomically(&path, &snapshot))
         .await
-        .unwrap_or_else(|e| Err(EmulatorError::Option(format!("state file writer failed: {e}"))))
+        .unwrap_or_else(|e| {
+            Err(EmulatorError::Option(format!(
+                "state file writer failed: {e}"
+            )))
+        })
 }
 
 fn write_atomically(path: &Path, snapshot: &StoreSnapshot) -> Result<(), EmulatorError> {
-    let err = |source| EmulatorError::WriteState { path: path.to_path_buf(), source };
+    let err = |source| EmulatorError::WriteState {
+        path: path.to_path_buf(),
+        source,
+    };
     let json = serde_json::to_vec(snapshot).map_err(|e| err(std::io::Error::other(e)))?;
     let tmp: PathBuf = {
-        let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+        let mut name = path
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
         name.push(format!(".tmp-{}", std::process::id()));
         path.with_file_name(name)
     };

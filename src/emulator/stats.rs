@@ -21,7 +21,11 @@ pub struct Stats {
 
 impl Stats {
     pub fn count(&self, operation: &str, outcome: &str) -> u64 {
-        self.by_operation.get(operation).and_then(|m| m.get(outcome)).copied().unwrap_or(0)
+        self.by_operation
+            .get(operation)
+            .and_then(|m| m.get(outcome))
+            .copied()
+            .unwrap_or(0)
     }
 
     pub(crate) fn record(&mut self, operation: &str, outcome: &str) {

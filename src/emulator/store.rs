@@ -23,7 +23,10 @@ pub struct ListKey(Reverse<i64>, String);
 
 impl ListKey {
     fn of(job: &EmulatorJob) -> Self {
-        ListKey(Reverse(job.creation_time.timestamp_millis()), job.id.clone())
+        ListKey(
+            Reverse(job.creation_time.timestamp_millis()),
+            job.id.clone(),
+        )
     }
 
     /// The opaque `NextToken`: a version digit and the hex of `millis:id`.
@@ -44,7 +47,10 @@ impl ListKey {
         }
         let bytes: Option<Vec<u8>> = (0..hex.len())
             .step_by(2)
-            .map(|i| hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+            .map(|i| {
+                hex.get(i..i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
             .collect();
         let raw = String::from_utf8(bytes?).ok()?;
         let (millis, id) = raw.split_once(':')?;
@@ -109,7 +115,10 @@ pub struct Store {
 
 impl Store {
     pub fn new(seed: u64) -> Self {
-        Store { accounts: HashMap::new(), rng: SmallRng::seed_from_u64(seed ^ 0x5eed_cafe) }
+        Store {
+            accounts: HashMap::new(),
+            rng: SmallRng::seed_from_u64(seed ^ 0x5eed_cafe),
+        }
     }
 
     pub fn account(&self, account: &str) -> Option<&AccountJobs> {
@@ -130,7 +139,8 @@ impl Store {
     }
 
     pub fn existing_mut(&mut self, account: &str, id: &str) -> Result<&mut EmulatorJob, ApiError> {
-        self.job_mut(account, id).ok_or_else(|| ApiError::not_found(id))
+        self.job_mut(account, id)
+            .ok_or_else(|| ApiError::not_found(id))
     }
 
     pub fn job_count(&self) -> usize {
@@ -148,7 +158,10 @@ impl Store {
     }
 
     pub fn insert(&mut self, job: EmulatorJob) {
-        self.accounts.entry(job.account_id.clone()).or_default().insert(job);
+        self.accounts
+            .entry(job.account_id.clone())
+            .or_default()
+            .insert(job);
     }
 
     pub fn insert_spec(&mut self, mut spec: JobSpec, now: DateTime<Utc>) -> String {
@@ -180,7 +193,11 @@ impl Store {
     }
 
     pub fn remember_token(&mut self, account: &str, token: String, fingerprint: u64, id: String) {
-        self.accounts.entry(account.to_string()).or_default().tokens.insert(token, (fingerprint, id));
+        self.accounts
+            .entry(account.to_string())
+            .or_default()
+            .tokens
+            .insert(token, (fingerprint, id));
     }
 
     /// One ListJobs page: walks from the cursor in listing order and stops after `max` matches
@@ -193,7 +210,10 @@ impl Store {
         after: Option<&ListKey>,
         now: DateTime<Utc>,
     ) -> ListPage<'_> {
-        let mut page = ListPage { jobs: Vec::with_capacity(max.min(1000)), next: None };
+        let mut page = ListPage {
+            jobs: Vec::with_capacity(max.min(1000)),
+            next: None,
+        };
         let Some(acc) = self.accounts.get(account) else {
             return page;
         };
@@ -232,7 +252,11 @@ impl Store {
                 tokens.push((account.clone(), token.clone(), *fp, id.clone()));
             }
         }
-        StoreSnapshot { version: 1, jobs, tokens }
+        StoreSnapshot {
+            version: 1,
+            jobs,
+            tokens,
+        }
     }
 
     pub fn restore(&mut self, snapshot: StoreSnapshot) {
@@ -264,12 +288,14 @@ impl Store {
         let job = self.existing_mut(account, id)?;
         let next = match (requested, job.status) {
             (JobStatus::Ready, JobStatus::Suspended) => JobStatus::Ready,
-            (JobStatus::Cancelled, JobStatus::New | JobStatus::Ready | JobStatus::Suspended | JobStatus::Paused) => {
-                JobStatus::Cancelled
-            }
-            (JobStatus::Cancelled, JobStatus::Preparing | JobStatus::Active | JobStatus::Pausing) => {
-                JobStatus::Cancelling
-            }
+            (
+                JobStatus::Cancelled,
+                JobStatus::New | JobStatus::Ready | JobStatus::Suspended | JobStatus::Paused,
+            ) => JobStatus::Cancelled,
+            (
+                JobStatus::Cancelled,
+                JobStatus::Preparing | JobStatus::Active | JobStatus::Pausing,
+            ) => JobStatus::Cancelling,
             (JobStatus::Ready | JobStatus::Cancelled, current) => {
                 return Err(ApiError::job_status(format!(
                     "job {id} is {current}; it cannot be moved to {requested}"
@@ -356,15 +382,23 @@ mod tests {
         let suspended = store.insert_spec(spec(1, JobStatus::Suspended, 1, now), now);
         let active = store.insert_spec(spec(1, JobStatus::Active, 2, now), now);
         let done = store.insert_spec(spec(1, JobStatus::Complete, 3, now), now);
-        let s = store.request_status(acct, &suspended, JobStatus::Ready, None, now).unwrap();
+        let s = store
+            .request_status(acct, &suspended, JobStatus::Ready, None, now)
+            .unwrap();
         assert_eq!(s.status, JobStatus::Ready);
         let a = store.request_status(acct, &active, JobStatus::Cancelled, Some("x".into()), now);
         assert_eq!(a.unwrap().status, JobStatus::Cancelling);
-        let e = store.request_status(acct, &done, JobStatus::Cancelled, None, now).unwrap_err();
+        let e = store
+            .request_status(acct, &done, JobStatus::Cancelled, None, now)
+            .unwrap_err();
         assert_eq!(e.code, "JobStatusException");
-        let e = store.request_status(acct, &active, JobStatus::Ready, None, now).unwrap_err();
+        let e = store
+            .request_status(acct, &active, JobStatus::Ready, None, now)
+            .unwrap_err();
         assert_eq!(e.code, "JobStatusException");
-        let e = store.request_status(acct, "nope-nope", JobStatus::Ready, None, now).unwrap_err();
+        let e = store
+            .request_status(acct, "nope-nope", JobStatus::Ready, None, now)
+            .unwrap_err();
         assert_eq!(e.code, "NotFoundException");
     }
 }

@@ -35,7 +35,10 @@ pub struct AccountBuckets {
 
 impl AccountBuckets {
     pub fn new(throttle: Option<Throttle>) -> Self {
-        AccountBuckets { throttle, buckets: HashMap::new() }
+        AccountBuckets {
+            throttle,
+            buckets: HashMap::new(),
+        }
     }
 
     pub fn throttle(&self) -> Option<Throttle> {
@@ -55,10 +58,10 @@ impl AccountBuckets {
         let burst = f64::from(t.burst.max(1));
         let bucket = match self.buckets.get_mut(account) {
             Some(b) => b,
-            None => self
-                .buckets
-                .entry(account.to_string())
-                .or_insert(Bucket { tokens: burst, refilled: now }),
+            None => self.buckets.entry(account.to_string()).or_insert(Bucket {
+                tokens: burst,
+                refilled: now,
+            }),
         };
         let elapsed = now.saturating_duration_since(bucket.refilled).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * t.rps.max(0.0)).min(burst);
@@ -81,7 +84,9 @@ mod tests {
     fn burst_then_rate() {
         let mut b = AccountBuckets::new(Some(Throttle { rps: 5.0, burst: 5 }));
         let t0 = Instant::now();
-        let granted = (0..50).filter(|_| b.try_acquire("111111111111", t0)).count();
+        let granted = (0..50)
+            .filter(|_| b.try_acquire("111111111111", t0))
+            .count();
         assert_eq!(granted, 5);
         // Another account has its own bucket.
         assert!(b.try_acquire("222222222222", t0));

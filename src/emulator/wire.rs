@@ -17,11 +17,11 @@ pub fn error_response(err: &ApiError, request_id: &str) -> String {
 fn progress(w: &mut XmlWriter, job: &EmulatorJob) {
     let p = &job.progress;
     w.open("ProgressSummary");
-    w.leaf_display("TotalNumberOfTasks", p.total_tasks);
-    w.leaf_display("NumberOfTasksSucceeded", p.succeeded);
-    w.leaf_display("NumberOfTasksFailed", p.failed);
+    w.leaf_int("TotalNumberOfTasks", p.total_tasks);
+    w.leaf_int("NumberOfTasksSucceeded", p.succeeded);
+    w.leaf_int("NumberOfTasksFailed", p.failed);
     w.open("Timers");
-    w.leaf_display("ElapsedTimeInActiveSeconds", p.elapsed_active_seconds);
+    w.leaf_int("ElapsedTimeInActiveSeconds", p.elapsed_active_seconds);
     w.close("Timers");
     w.close("ProgressSummary");
 }
@@ -35,7 +35,7 @@ pub fn list_jobs(jobs: &[&EmulatorJob], next_token: Option<&str>) -> String {
         w.leaf("JobId", &job.id);
         w.leaf_opt("Description", job.description.as_deref());
         w.leaf("Operation", job.operation.as_str());
-        w.leaf_display("Priority", job.priority);
+        w.leaf_int("Priority", i64::from(job.priority));
         w.leaf("Status", job.status.as_str());
         w.leaf_time("CreationTime", &job.creation_time);
         if let Some(t) = &job.termination_date {
@@ -50,18 +50,26 @@ pub fn list_jobs(jobs: &[&EmulatorJob], next_token: Option<&str>) -> String {
 
 /// A short stable hex digest, for synthesised ETags.
 fn digest(s: &str) -> String {
-    let h = s
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let h = s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
     format!("{h:016x}{:016x}", h.rotate_left(29) ^ 0x9e37_79b9_7f4a_7c15)
 }
 
 fn leaf_node(name: &str, text: impl Into<String>) -> XmlNode {
-    XmlNode { name: name.into(), text: text.into(), children: Vec::new() }
+    XmlNode {
+        name: name.into(),
+        text: text.into(),
+        children: Vec::new(),
+    }
 }
 
 fn node(name: &str, children: Vec<XmlNode>) -> XmlNode {
-    XmlNode { name: name.into(), text: String::new(), children }
+    XmlNode {
+        name: name.into(),
+        text: String::new(),
+        children,
+    }
 }
 
 /// The manifest a generated job would have been created with.
@@ -73,7 +81,10 @@ fn synthetic_manifest(job: &EmulatorJob) -> XmlNode {
                 "Spec",
                 vec![
                     leaf_node("Format", "S3BatchOperations_CSV_20180820"),
-                    node("Fields", vec![leaf_node("member", "Bucket"), leaf_node("member", "Key")]),
+                    node(
+                        "Fields",
+                        vec![leaf_node("member", "Bucket"), leaf_node("member", "Key")],
+                    ),
                 ],
             ),
             node(
@@ -81,7 +92,10 @@ fn synthetic_manifest(job: &EmulatorJob) -> XmlNode {
                 vec![
                     leaf_node(
                         "ObjectArn",
-                        format!("arn:aws:s3:::emu-manifests-{}/manifests/{}.csv", job.account_id, job.id),
+                        format!(
+                            "arn:aws:s3:::emu-manifests-{}/manifests/{}.csv",
+                            job.account_id, job.id
+                        ),
                     ),
                     leaf_node("ETag", digest(&job.id)),
                 ],
@@ -94,7 +108,10 @@ fn synthetic_report(job: &EmulatorJob) -> XmlNode {
     node(
         "Report",
         vec![
-            leaf_node("Bucket", format!("arn:aws:s3:::emu-reports-{}", job.account_id)),
+            leaf_node(
+                "Bucket",
+                format!("arn:aws:s3:::emu-reports-{}", job.account_id),
+            ),
             leaf_node("Format", "Report_CSV_20180820"),
             leaf_node("Enabled", "true"),
             leaf_node("Prefix", "batch-reports"),
@@ -124,7 +141,7 @@ pub fn describe_job(job: &EmulatorJob) -> String {
             w.close("Operation");
         }
     }
-    w.leaf_display("Priority", job.priority);
+    w.leaf_int("Priority", i64::from(job.priority));
     progress(&mut w, job);
     w.leaf_opt("StatusUpdateReason", job.status_update_reason.as_deref());
     if !job.failure_reasons.is_empty() {

@@ -14,7 +14,8 @@ pub const NAMESPACE: &str = "http://awss3control.amazonaws.com/doc/2018-08-20/";
 /// Deeper request documents are refused: the model's shapes nest far less.
 const MAX_DEPTH: usize = 32;
 
-/// One element: local name, text content and child elements (attributes are not used by the API).
+/// One element: local name, text content and child elements (attributes are not used by the
+/// API).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct XmlNode {
     pub name: String,
@@ -63,7 +64,7 @@ pub enum XmlParseError {
     Empty,
 }
 
-/// Parses a whole document into its root element. Text is trimmed; mixed content is joined.
+/// Parses a whole document into its root element; mixed content is joined.
 pub fn parse(body: &[u8]) -> Result<XmlNode, XmlParseError> {
     let mut reader = Reader::from_reader(body);
     reader.config_mut().check_end_names = true;
@@ -75,22 +76,32 @@ pub fn parse(body: &[u8]) -> Result<XmlNode, XmlParseError> {
         match event {
             Event::Start(start) => {
                 if root.is_some() {
-                    return Err(XmlParseError::Malformed("content after the root element".into()));
+                    return Err(XmlParseError::Malformed(
+                        "content after the root element".into(),
+                    ));
                 }
                 if stack.len() >= MAX_DEPTH {
                     return Err(XmlParseError::TooDeep);
                 }
                 let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
-                stack.push(XmlNode { name, ..XmlNode::default() });
+                stack.push(XmlNode {
+                    name,
+                    ..XmlNode::default()
+                });
             }
             Event::Empty(start) => {
                 let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
-                let node = XmlNode { name, ..XmlNode::default() };
+                let node = XmlNode {
+                    name,
+                    ..XmlNode::default()
+                };
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(node),
                     None if root.is_none() => root = Some(node),
                     None => {
-                        return Err(XmlParseError::Malformed("more than one root element".into()))
+                        return Err(XmlParseError::Malformed(
+                            "more than one root element".into(),
+                        ))
                     }
                 }
             }
@@ -98,9 +109,10 @@ pub fn parse(body: &[u8]) -> Result<XmlNode, XmlParseError> {
                 let Some(mut node) = stack.pop() else {
                     return Err(XmlParseError::Malformed("unexpected end tag".into()));
                 };
-                let trimmed = node.text.trim();
-                if trimmed.len() != node.text.len() {
-                    node.text = trimmed.to_string();
+                // Whitespace between child elements is layout; a leaf keeps its text as sent
+                // (tag values may start or end with spaces).
+                if !node.children.is_empty() && node.text.trim().is_empty() {
+                    node.text.clear();
                 }
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(node),
@@ -141,7 +153,9 @@ pub fn parse(body: &[u8]) -> Result<XmlNode, XmlParseError> {
         }
     }
     if !stack.is_empty() {
-        return Err(XmlParseError::Malformed("unexpected end of document".into()));
+        return Err(XmlParseError::Malformed(
+            "unexpected end of document".into(),
+        ));
     }
     root.ok_or(XmlParseError::Empty)
 }
@@ -153,10 +167,12 @@ fn push_text(stack: &mut [XmlNode], root: &Option<XmlNode>, s: &str) -> Result<(
             Ok(())
         }
         None if s.trim().is_empty() => Ok(()),
-        None if root.is_some() => {
-            Err(XmlParseError::Malformed("text after the root element".into()))
-        }
-        None => Err(XmlParseError::Malformed("text before the root element".into())),
+        None if root.is_some() => Err(XmlParseError::Malformed(
+            "text after the root element".into(),
+        )),
+        None => Err(XmlParseError::Malformed(
+            "text before the root element".into(),
+        )),
     }
 }
 
@@ -220,7 +236,16 @@ impl XmlWriter {
     }
 
     pub fn leaf_time(&mut self, name: &str, t: &DateTime<Utc>) {
-        self.leaf_display(name, format_timestamp(t));
+        self.open(name);
+        push_timestamp(&mut self.out, t);
+        self.close(name);
+    }
+
+    /// An integer leaf without going through `fmt` (ListJobs pages write thousands).
+    pub fn leaf_int(&mut self, name: &str, value: i64) {
+        self.open(name);
+        push_int(&mut self.out, value);
+        self.close(name);
     }
 
     /// Closes the root and returns the document.
@@ -230,13 +255,69 @@ impl XmlWriter {
     }
 }
 
+fn push_int(out: &mut String, value: i64) {
+    let mut buf = [0u8; 20];
+    let mut n = value.unsigned_abs();
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if value < 0 {
+        out.push('-');
+    }
+    for &b in &buf[i..] {
+        out.push(char::from(b));
+    }
+}
+
+fn push_padded(out: &mut String, value: u32, width: usize) {
+    let mut buf = [b'0'; 10];
+    let mut n = value;
+    for i in (0..width.min(10)).rev() {
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    for &b in &buf[..width.min(10)] {
+        out.push(char::from(b));
+    }
+}
+
 /// `2024-01-02T03:04:05.000Z`, as the wire shows timestamps.
-pub fn format_timestamp(t: &DateTime<Utc>) -> impl std::fmt::Display + '_ {
-    t.format("%Y-%m-%dT%H:%M:%S%.3fZ")
+pub fn push_timestamp(out: &mut String, t: &DateTime<Utc>) {
+    use chrono::{Datelike, Timelike};
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        let _ = write!(out, "{}", t.format("%Y-%m-%dT%H:%M:%S%.3fZ"));
+        return;
+    }
+    push_padded(out, year as u32, 4);
+    out.push('-');
+    push_padded(out, t.month(), 2);
+    out.push('-');
+    push_padded(out, t.day(), 2);
+    out.push('T');
+    push_padded(out, t.hour(), 2);
+    out.push(':');
+    push_padded(out, t.minute(), 2);
+    out.push(':');
+    push_padded(out, t.second(), 2);
+    out.push('.');
+    push_padded(out, t.timestamp_subsec_millis().min(999), 3);
+    out.push('Z');
 }
 
 /// Escapes text content; replaces characters XML 1.0 cannot carry.
 pub fn escape_into(out: &mut String, text: &str) {
+    let plain = |b: u8| b >= 0x20 && !matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'' | 0xEF);
+    if text.bytes().all(plain) {
+        out.push_str(text);
+        return;
+    }
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -266,6 +347,11 @@ mod tests {
         assert_eq!(doc.child_text("A"), Some("a & b!"));
         assert_eq!(doc.child_text("B"), Some("<c>"));
         assert_eq!(doc.child_text("E"), Some(""));
+        let spaced = parse(b"<R>\n  <V> v </V>\n</R>").unwrap();
+        assert_eq!(
+            (spaced.text.as_str(), spaced.child_text("V")),
+            ("", Some(" v "))
+        );
     }
 
     #[test]
@@ -283,7 +369,29 @@ mod tests {
             assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
         let deep = "<a>".repeat(100) + &"</a>".repeat(100);
-        assert!(matches!(parse(deep.as_bytes()), Err(XmlParseError::TooDeep)));
+        assert!(matches!(
+            parse(deep.as_bytes()),
+            Err(XmlParseError::TooDeep)
+        ));
+    }
+
+    #[test]
+    fn writes_timestamps_and_integers() {
+        use chrono::TimeZone;
+        let t =
+            Utc.with_ymd_and_hms(2024, 1, 2, 3, 4, 5).unwrap() + chrono::Duration::milliseconds(7);
+        let mut w = XmlWriter::bare_document("R");
+        w.leaf_time("T", &t);
+        w.leaf_int("A", -120);
+        w.leaf_int("B", 0);
+        w.leaf_int("C", i64::MAX);
+        let s = w.finish("R");
+        assert!(
+            s.contains(
+                "<T>2024-01-02T03:04:05.007Z</T><A>-120</A><B>0</B><C>9223372036854775807</C>"
+            ),
+            "{s}"
+        );
     }
 
     #[test]
@@ -291,6 +399,9 @@ mod tests {
         let mut w = XmlWriter::bare_document("R");
         w.leaf("T", "<a & 'b'>\u{1}");
         let s = w.finish("R");
-        assert!(s.contains("<T>&lt;a &amp; &apos;b&apos;&gt;\u{FFFD}</T>"), "{s}");
+        assert!(
+            s.contains("<T>&lt;a &amp; &apos;b&apos;&gt;\u{FFFD}</T>"),
+            "{s}"
+        );
     }
 }

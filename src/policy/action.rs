@@ -18,7 +18,11 @@ pub enum ValueAction {
     /// `lower = N`: baseline - N.
     Lower(Priority),
     /// `age_boost = { every, by, max }`: baseline + min(max, by x whole `every`s since creation).
-    AgeBoost { every: Duration, by: Priority, max: Priority },
+    AgeBoost {
+        every: Duration,
+        by: Priority,
+        max: Priority,
+    },
     /// `baseline = true`: the baseline (stops later rules from deciding).
     Baseline,
 }
@@ -39,14 +43,19 @@ impl ValueAction {
             ValueAction::Set(n) => i64::from(n),
             ValueAction::Raise(n) => base + i64::from(n),
             ValueAction::Lower(n) => base - i64::from(n),
-            ValueAction::AgeBoost { every, by, max } => base + i64::from(age_boost(job, now, every, by, max)),
+            ValueAction::AgeBoost { every, by, max } => {
+                base + i64::from(age_boost(job, now, every, by, max))
+            }
             ValueAction::Baseline => base,
         };
         saturate(v)
     }
 
     pub fn is_relative(&self) -> bool {
-        matches!(self, ValueAction::Raise(_) | ValueAction::Lower(_) | ValueAction::AgeBoost { .. })
+        matches!(
+            self,
+            ValueAction::Raise(_) | ValueAction::Lower(_) | ValueAction::AgeBoost { .. }
+        )
     }
 
     pub fn describe(&self) -> String {
@@ -55,7 +64,10 @@ impl ValueAction {
             ValueAction::Raise(n) => format!("raise {n}"),
             ValueAction::Lower(n) => format!("lower {n}"),
             ValueAction::AgeBoost { every, by, max } => {
-                format!("age_boost +{by} every {} (max +{max})", format_duration(every))
+                format!(
+                    "age_boost +{by} every {} (max +{max})",
+                    format_duration(every)
+                )
             }
             ValueAction::Baseline => "baseline".to_string(),
         }
@@ -85,7 +97,13 @@ impl Action {
 }
 
 /// `by` for every whole `every` of age, capped at `max`; 0 when the creation time is unknown.
-fn age_boost(job: &Job, now: DateTime<Utc>, every: Duration, by: Priority, max: Priority) -> Priority {
+fn age_boost(
+    job: &Job,
+    now: DateTime<Utc>,
+    every: Duration,
+    by: Priority,
+    max: Priority,
+) -> Priority {
     let Some(created) = job.creation_time else {
         return 0;
     };

@@ -88,6 +88,8 @@ pub enum Condition {
     Operation(Vec<String>),
     Account(Vec<String>),
     Region(Vec<String>),
+    /// On the job's baseline (its priority before s3prio changed it; the observed priority of a
+    /// job s3prio never changed), so a rule cannot un-match itself by changing the priority.
     Priority(Bounds<Priority>),
     PercentDone(Bounds<f64>),
     TotalTasks(Bounds<i64>),
@@ -119,6 +121,9 @@ pub struct EvalContext<'a> {
     /// Open/closed state of each policy window at `now`.
     pub windows: &'a [bool],
     pub mode: Mode,
+    /// The job's baseline; `None` when not known (`Policy::needs`), which makes `priority`
+    /// conditions `Unknown`.
+    pub baseline: Option<Priority>,
 }
 
 static NO_TAGS: Tags = Tags::new();
@@ -131,24 +136,40 @@ impl Condition {
             Condition::Operation(set) => b(job.operation.as_ref().is_some_and(|o| set.contains(o))),
             Condition::Account(set) => b(set.contains(&job.account_id)),
             Condition::Region(set) => b(set.contains(&job.region)),
-            Condition::Priority(bounds) => b(bounds.holds(job.priority)),
-            Condition::PercentDone(bounds) => b(job.progress.is_some_and(|p| bounds.holds(p.percent_done()))),
-            Condition::TotalTasks(bounds) => b(job.progress.is_some_and(|p| bounds.holds(p.total_tasks))),
+            Condition::Priority(bounds) => {
+                cx.baseline.map_or(Truth::Unknown, |p| b(bounds.holds(p)))
+            }
+            Condition::PercentDone(bounds) => {
+                b(job.progress.is_some_and(|p| bounds.holds(p.percent_done())))
+            }
+            Condition::TotalTasks(bounds) => {
+                b(job.progress.is_some_and(|p| bounds.holds(p.total_tasks)))
+            }
             Condition::OlderThan(d) => b(age(job, cx.now).is_some_and(|a| a >= *d)),
             Condition::NewerThan(d) => b(age(job, cx.now).is_some_and(|a| a < *d)),
             Condition::InWindow(i, _) => b(cx.windows.get(*i).copied().unwrap_or(false)),
             Condition::OutsideWindow(i, _) => b(!cx.windows.get(*i).copied().unwrap_or(false)),
-            Condition::DescriptionGlob(g) => b(g.is_match(job.description.as_deref().unwrap_or(""))),
-            Condition::DescriptionRegex(r) => b(r.is_match(job.description.as_deref().unwrap_or(""))),
-            Condition::TagEquals(k, v) => tags(job, cx).map_or(Truth::Unknown, |t| b(t.get(k) == Some(v))),
-            Condition::TagIn(k, vs) => {
-                tags(job, cx).map_or(Truth::Unknown, |t| b(t.get(k).is_some_and(|v| vs.contains(v))))
+            Condition::DescriptionGlob(g) => {
+                b(g.is_match(job.description.as_deref().unwrap_or("")))
             }
-            Condition::TagGlob(k, g) => {
-                tags(job, cx).map_or(Truth::Unknown, |t| b(t.get(k).is_some_and(|v| g.is_match(v))))
+            Condition::DescriptionRegex(r) => {
+                b(r.is_match(job.description.as_deref().unwrap_or("")))
             }
-            Condition::TagExists(k) => tags(job, cx).map_or(Truth::Unknown, |t| b(t.contains_key(k))),
-            Condition::TagAbsent(k) => tags(job, cx).map_or(Truth::Unknown, |t| b(!t.contains_key(k))),
+            Condition::TagEquals(k, v) => {
+                tags(job, cx).map_or(Truth::Unknown, |t| b(t.get(k) == Some(v)))
+            }
+            Condition::TagIn(k, vs) => tags(job, cx).map_or(Truth::Unknown, |t| {
+                b(t.get(k).is_some_and(|v| vs.contains(v)))
+            }),
+            Condition::TagGlob(k, g) => tags(job, cx).map_or(Truth::Unknown, |t| {
+                b(t.get(k).is_some_and(|v| g.is_match(v)))
+            }),
+            Condition::TagExists(k) => {
+                tags(job, cx).map_or(Truth::Unknown, |t| b(t.contains_key(k)))
+            }
+            Condition::TagAbsent(k) => {
+                tags(job, cx).map_or(Truth::Unknown, |t| b(!t.contains_key(k)))
+            }
             Condition::RoleArn(g) => match (&job.details, cx.mode) {
                 (Some(d), _) => b(d.role_arn.as_deref().is_some_and(|r| g.is_match(r))),
                 (None, Mode::Complete) => Truth::False,
@@ -193,7 +214,10 @@ impl Condition {
             Condition::Not(c) => c.unknown_inputs(job, cx),
             leaf => {
                 let unknown = leaf.eval(job, cx) == Truth::Unknown;
-                (unknown && leaf.reads_tags(), unknown && matches!(leaf, Condition::RoleArn(_)))
+                (
+                    unknown && leaf.reads_tags(),
+                    unknown && matches!(leaf, Condition::RoleArn(_)),
+                )
             }
         }
     }
@@ -236,12 +260,15 @@ impl Condition {
         let list = |v: &[String]| v.join(", ");
         match self {
             Condition::Status(s) => {
-                format!("status in [{}]", s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
+                format!(
+                    "status in [{}]",
+                    s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                )
             }
             Condition::Operation(o) => format!("operation in [{}]", list(o)),
             Condition::Account(a) => format!("account in [{}]", list(a)),
             Condition::Region(r) => format!("region in [{}]", list(r)),
-            Condition::Priority(b) => b.describe("priority"),
+            Condition::Priority(b) => b.describe("priority (baseline)"),
             Condition::PercentDone(b) => b.describe("percent_done"),
             Condition::TotalTasks(b) => b.describe("total_tasks"),
             Condition::OlderThan(d) => format!("older_than {}", format_duration(*d)),

@@ -85,13 +85,16 @@ pub(super) fn build(
     clamps: &[(usize, Priority, Priority)],
     evaluation: Evaluation,
 ) -> Explanation {
-    let decided_by = decider.and_then(|i| policy.rules.get(i)).map(|r| r.name.clone());
+    let decided_by = decider
+        .and_then(|i| policy.rules.get(i))
+        .map(|r| r.name.clone());
     let rules = policy
         .rules
         .iter()
         .enumerate()
         .map(|(i, rule)| {
-            let conditions: Vec<ConditionTrace> = rule.when.iter().map(|c| trace(c, job, cx)).collect();
+            let conditions: Vec<ConditionTrace> =
+                rule.when.iter().map(|c| trace(c, job, cx)).collect();
             let matched = conditions.iter().all(|c| c.result);
             let outcome = if let Some(&(_, from, to)) = clamps.iter().find(|(k, _, _)| *k == i) {
                 RuleOutcome::Clamped { from, to }
@@ -99,14 +102,24 @@ pub(super) fn build(
                 RuleOutcome::Decided {
                     value: clamps.first().map_or(evaluation.desired, |c| c.1),
                 }
-            } else if let (true, true, Some(by)) = (rule.is_deciding(), decider.is_some_and(|d| d < i), &decided_by) {
-                RuleOutcome::NotReached { decided_by: by.clone() }
+            } else if let (true, true, Some(by)) = (
+                rule.is_deciding(),
+                decider.is_some_and(|d| d < i),
+                &decided_by,
+            ) {
+                RuleOutcome::NotReached {
+                    decided_by: by.clone(),
+                }
             } else {
                 RuleOutcome::NoMatch
             };
             RuleTrace {
                 name: rule.name.clone(),
-                kind: if rule.is_deciding() { "decide" } else { "clamp" },
+                kind: if rule.is_deciding() {
+                    "decide"
+                } else {
+                    "clamp"
+                },
                 matched,
                 conditions,
                 action: rule.action.describe(),
@@ -117,11 +130,10 @@ pub(super) fn build(
     let windows = policy
         .windows
         .iter()
-        .enumerate()
-        .map(|(i, w)| WindowState {
+        .map(|w| WindowState {
             name: w.name.clone(),
             timezone: w.tz.name().to_string(),
-            open: cx.windows.get(i).copied().unwrap_or_else(|| w.contains(cx.now)),
+            open: w.contains(cx.now),
         })
         .collect();
     Explanation {
@@ -161,18 +173,37 @@ impl Explanation {
             let ws: Vec<String> = self
                 .windows
                 .iter()
-                .map(|w| format!("{} ({}) {}", w.name, w.timezone, if w.open { "open" } else { "closed" }))
+                .map(|w| {
+                    format!(
+                        "{} ({}) {}",
+                        w.name,
+                        w.timezone,
+                        if w.open { "open" } else { "closed" }
+                    )
+                })
                 .collect();
             let _ = writeln!(out, "windows: {}", ws.join(", "));
         }
         let _ = writeln!(out);
-        let name_w = self.rules.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
-        let _ = writeln!(out, "  #  {:<name_w$}  KIND    MATCH  ACTION -> OUTCOME", "RULE");
+        let name_w = self
+            .rules
+            .iter()
+            .map(|r| r.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let _ = writeln!(
+            out,
+            "  #  {:<name_w$}  KIND    MATCH  ACTION -> OUTCOME",
+            "RULE"
+        );
         for (i, r) in self.rules.iter().enumerate() {
             let outcome = match &r.outcome {
                 RuleOutcome::NoMatch => "no match".to_string(),
                 RuleOutcome::Decided { value } => format!("decided {value}"),
-                RuleOutcome::NotReached { decided_by } => format!("not reached ({decided_by} decided)"),
+                RuleOutcome::NotReached { decided_by } => {
+                    format!("not reached ({decided_by} decided)")
+                }
                 RuleOutcome::Clamped { from, to } if from == to => format!("clamp holds ({to})"),
                 RuleOutcome::Clamped { from, to } => format!("clamped {from} -> {to}"),
             };
@@ -195,10 +226,17 @@ impl Explanation {
         }
         let _ = writeln!(out);
         if !self.managed {
-            let _ = writeln!(out, "note: status {} is not managed: the job is left alone", self.status);
+            let _ = writeln!(
+                out,
+                "note: status {} is not managed: the job is left alone",
+                self.status
+            );
         }
         if self.ignored {
-            let _ = writeln!(out, "note: the job carries the ignore tag: it is left alone");
+            let _ = writeln!(
+                out,
+                "note: the job carries the ignore tag: it is left alone"
+            );
         }
         let _ = writeln!(out, "desired priority: {} ({})", self.desired, self.reason);
         out

@@ -37,7 +37,9 @@ impl Glob {
                 }
             }
             re.push_str(")$");
-            GlobMatcher::Regex(Regex::new(&re).map_err(|e| format!("invalid glob `{pattern}`: {e}"))?)
+            GlobMatcher::Regex(
+                Regex::new(&re).map_err(|e| format!("invalid glob `{pattern}`: {e}"))?,
+            )
         };
         Ok(Glob {
             pattern: pattern.to_string(),
@@ -77,7 +79,10 @@ mod tests {
         assert!(m("a.b", "a.b"));
         assert!(!m("a.b", "axb"), "dots are literal");
         assert!(m("*", ""));
-        assert!(m("arn:aws:iam::*:role/batch-*", "arn:aws:iam::123456789012:role/batch-ops"));
+        assert!(m(
+            "arn:aws:iam::*:role/batch-*",
+            "arn:aws:iam::123456789012:role/batch-ops"
+        ));
         assert!(!m("Exact", "exact"), "case-sensitive");
         assert!(m("line*", "line1\nline2"));
     }

@@ -32,7 +32,9 @@ use crate::model::{Job, JobStatus, Priority};
 const WINDOW_HORIZON_DAYS: i64 = 8;
 
 /// What to do with a job whose priority a person changed after s3prio did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ManualChange {
     /// Leave the job alone and report it as hands-off.
@@ -247,16 +249,22 @@ impl Policy {
         self.describe(&outcome, baseline)
     }
 
-    fn context<'a>(&self, at: &'a Instant, mode: Mode) -> EvalContext<'a> {
+    fn context<'a>(
+        &self,
+        at: &'a Instant,
+        mode: Mode,
+        baseline: Option<Priority>,
+    ) -> EvalContext<'a> {
         EvalContext {
             now: at.now,
             windows: &at.windows,
             mode,
+            baseline,
         }
     }
 
     fn outcome(&self, job: &Job, baseline: Priority, at: &Instant) -> Outcome {
-        let cx = self.context(at, Mode::Complete);
+        let cx = self.context(at, Mode::Complete, Some(baseline));
         let mut desired = saturate(i64::from(baseline));
         let mut decider = None;
         for (i, rule) in self.rules.iter().enumerate() {
@@ -285,14 +293,28 @@ impl Policy {
 
     fn describe(&self, o: &Outcome, baseline: Priority) -> Evaluation {
         let mut reason = match o.decider.and_then(|i| self.rules.get(i)) {
-            Some(r) => format!("rule {}: {} (baseline {baseline})", r.name, r.action.describe()),
+            Some(r) => {
+                let decided = o.clamps.first().map_or(o.desired, |c| c.1);
+                format!(
+                    "rule {}: {} from baseline {baseline} = {decided}",
+                    r.name,
+                    r.action.describe()
+                )
+            }
             None => format!("no rule matched: baseline {baseline}"),
         };
-        let mut rule = o.decider.and_then(|i| self.rules.get(i)).map(|r| r.name.clone());
+        let mut rule = o
+            .decider
+            .and_then(|i| self.rules.get(i))
+            .map(|r| r.name.clone());
         for &(i, before, after) in &o.clamps {
             if let Some(r) = self.rules.get(i) {
                 if before != after {
-                    reason.push_str(&format!("; clamp rule {}: {} ({before} -> {after})", r.name, r.action.describe()));
+                    reason.push_str(&format!(
+                        "; clamp rule {}: {} ({before} -> {after})",
+                        r.name,
+                        r.action.describe()
+                    ));
                     rule = Some(r.name.clone());
                 }
             }
@@ -310,15 +332,17 @@ impl Policy {
     /// This covers the rules only. The ignore tag can stop any change, so before changing a job
     /// whose tags were not read, use [`Policy::needs_for`], which also accounts for it.
     pub fn needs(&self, job: &Job, now: DateTime<Utc>) -> Needs {
-        self.needs_at(job, &self.at(now))
+        self.needs_at(job, None, &self.at(now))
     }
 
-    pub fn needs_at(&self, job: &Job, at: &Instant) -> Needs {
+    /// [`Policy::needs`] with precomputed window states and, when known, the job's baseline
+    /// (without it, `priority` conditions count as unknown and needs are conservative).
+    pub fn needs_at(&self, job: &Job, baseline: Option<Priority>, at: &Instant) -> Needs {
         let mut needs = Needs::default();
         if !self.manages(job.status) || (job.tags.is_some() && job.details.is_some()) {
             return needs;
         }
-        let cx = self.context(at, Mode::Partial);
+        let cx = self.context(at, Mode::Partial, baseline);
         let mut decided = false;
         for rule in &self.rules {
             if decided && rule.is_deciding() {
@@ -346,7 +370,7 @@ impl Policy {
     /// whether it carries the ignore tag.
     pub fn needs_for(&self, job: &Job, baseline: Priority, now: DateTime<Utc>) -> Needs {
         let at = self.at(now);
-        let mut needs = self.needs_at(job, &at);
+        let mut needs = self.needs_at(job, Some(baseline), &at);
         if job.tags.is_none()
             && !needs.tags
             && !self.settings.ignore_tag.is_empty()
@@ -373,10 +397,18 @@ impl Policy {
         let at = self.at(now);
         let outcome = self.outcome(job, baseline, &at);
         let evaluation = self.describe(&outcome, baseline);
-        let cx = self.context(&at, Mode::Complete);
-        explain::build(self, job, baseline, &cx, &outcome.decider, &outcome.clamps, evaluation)
+        let cx = self.context(&at, Mode::Complete, Some(baseline));
+        explain::build(
+            self,
+            job,
+            baseline,
+            &cx,
+            &outcome.decider,
+            &outcome.clamps,
+            evaluation,
+        )
     }
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -7,7 +7,10 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Datelike, Duration as ChronoDuration, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
+use chrono::{
+    DateTime, Datelike, Duration as ChronoDuration, NaiveDate, NaiveDateTime, TimeZone, Timelike,
+    Utc,
+};
 use chrono_tz::Tz;
 
 const DAY_SECS: u32 = 86_400;
@@ -25,13 +28,15 @@ impl TimeRange {
     /// Parses `HH:MM-HH:MM` (end `24:00` allowed). An end at or before the start means the
     /// range crosses midnight; equal start and end is an empty range and rejected.
     pub fn parse(s: &str) -> Result<TimeRange, String> {
-        let (a, b) = s
-            .split_once('-')
-            .ok_or_else(|| format!("`{s}` is not a time range; expected `HH:MM-HH:MM` such as \"09:00-17:00\""))?;
+        let (a, b) = s.split_once('-').ok_or_else(|| {
+            format!("`{s}` is not a time range; expected `HH:MM-HH:MM` such as \"09:00-17:00\"")
+        })?;
         let start = parse_hhmm(a.trim(), false).map_err(|e| format!("`{s}`: {e}"))?;
         let end = parse_hhmm(b.trim(), true).map_err(|e| format!("`{s}`: {e}"))?;
         if start == end {
-            return Err(format!("`{s}` is empty (start equals end); use \"00:00-24:00\" for a whole day"));
+            return Err(format!(
+                "`{s}` is empty (start equals end); use \"00:00-24:00\" for a whole day"
+            ));
         }
         let end = if end <= start { end + DAY_SECS } else { end };
         if end - start > DAY_SECS {
@@ -66,9 +71,14 @@ impl std::fmt::Display for TimeRange {
 }
 
 fn parse_hhmm(s: &str, allow_24: bool) -> Result<u32, String> {
-    let bad = || format!("`{s}` is not a time of day; expected HH:MM, 00:00 to 23:59 (24:00 as an end)");
+    let bad =
+        || format!("`{s}` is not a time of day; expected HH:MM, 00:00 to 23:59 (24:00 as an end)");
     let (h, m) = s.split_once(':').ok_or_else(bad)?;
-    if h.is_empty() || h.len() > 2 || m.len() != 2 || !h.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit()) {
+    if h.is_empty()
+        || h.len() > 2
+        || m.len() != 2
+        || !h.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit())
+    {
         return Err(bad());
     }
     let h: u32 = h.parse().map_err(|_| bad())?;
@@ -93,7 +103,8 @@ pub struct TimeWindow {
 
 impl TimeWindow {
     fn day_active(&self, date: NaiveDate) -> bool {
-        self.days[date.weekday().num_days_from_monday() as usize] && !self.exclude_dates.contains(&date)
+        self.days[date.weekday().num_days_from_monday() as usize]
+            && !self.exclude_dates.contains(&date)
     }
 
     /// Whether the window is open at `t`.
@@ -164,7 +175,11 @@ impl TimeWindow {
 
     /// The instant of a UTC-offset change during local `date`, if any.
     fn transition_on(&self, date: NaiveDate) -> Option<DateTime<Utc>> {
-        let start = self.tz.from_local_datetime(&date.and_hms_opt(0, 0, 0)?).earliest()?.with_timezone(&Utc);
+        let start = self
+            .tz
+            .from_local_datetime(&date.and_hms_opt(0, 0, 0)?)
+            .earliest()?
+            .with_timezone(&Utc);
         let end = start + ChronoDuration::hours(26);
         let offset = |t: DateTime<Utc>| t.with_timezone(&self.tz).naive_local() - t.naive_utc();
         if offset(start) == offset(end) {
@@ -189,7 +204,9 @@ mod tests {
     use super::*;
 
     fn utc(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).expect("valid instant").with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(s)
+            .expect("valid instant")
+            .with_timezone(&Utc)
     }
 
     fn window(tz: Tz, days: &[usize], ranges: &[&str], exclude: &[&str]) -> TimeWindow {
@@ -201,18 +218,56 @@ mod tests {
             name: "w".into(),
             tz,
             days: d,
-            ranges: ranges.iter().map(|r| TimeRange::parse(r).expect("valid range")).collect(),
-            exclude_dates: exclude.iter().map(|s| s.parse().expect("valid date")).collect(),
+            ranges: ranges
+                .iter()
+                .map(|r| TimeRange::parse(r).expect("valid range"))
+                .collect(),
+            exclude_dates: exclude
+                .iter()
+                .map(|s| s.parse().expect("valid date"))
+                .collect(),
         }
     }
 
     #[test]
     fn parses_ranges() {
-        assert_eq!(TimeRange::parse("09:00-17:00"), Ok(TimeRange { start: 32_400, end: 61_200 }));
-        assert_eq!(TimeRange::parse("22:00-06:00"), Ok(TimeRange { start: 79_200, end: 108_000 }));
-        assert_eq!(TimeRange::parse("00:00-24:00"), Ok(TimeRange { start: 0, end: 86_400 }));
-        assert_eq!(TimeRange::parse("18:00-00:00"), Ok(TimeRange { start: 64_800, end: 86_400 }));
-        for bad in ["09:00-09:00", "9-17", "09:00", "25:00-26:00", "09:60-10:00", "24:00-01:00", "09:00-24:30"] {
+        assert_eq!(
+            TimeRange::parse("09:00-17:00"),
+            Ok(TimeRange {
+                start: 32_400,
+                end: 61_200
+            })
+        );
+        assert_eq!(
+            TimeRange::parse("22:00-06:00"),
+            Ok(TimeRange {
+                start: 79_200,
+                end: 108_000
+            })
+        );
+        assert_eq!(
+            TimeRange::parse("00:00-24:00"),
+            Ok(TimeRange {
+                start: 0,
+                end: 86_400
+            })
+        );
+        assert_eq!(
+            TimeRange::parse("18:00-00:00"),
+            Ok(TimeRange {
+                start: 64_800,
+                end: 86_400
+            })
+        );
+        for bad in [
+            "09:00-09:00",
+            "9-17",
+            "09:00",
+            "25:00-26:00",
+            "09:60-10:00",
+            "24:00-01:00",
+            "09:00-24:30",
+        ] {
             assert!(TimeRange::parse(bad).is_err(), "{bad} should be rejected");
         }
     }
@@ -221,7 +276,10 @@ mod tests {
     fn overlap_detection_covers_midnight_spill() {
         let r = |s| TimeRange::parse(s).expect("valid range");
         assert!(r("09:00-12:00").overlaps(&r("11:00-13:00")));
-        assert!(!r("09:00-12:00").overlaps(&r("12:00-13:00")), "touching is not overlapping");
+        assert!(
+            !r("09:00-12:00").overlaps(&r("12:00-13:00")),
+            "touching is not overlapping"
+        );
         assert!(r("22:00-06:00").overlaps(&r("05:00-07:00")));
         assert!(r("05:00-07:00").overlaps(&r("22:00-06:00")));
         assert!(!r("22:00-06:00").overlaps(&r("06:00-22:00")));
@@ -230,18 +288,41 @@ mod tests {
     #[test]
     fn opens_and_closes_on_the_minute() {
         // Mon-Fri 09:00-17:00 New York; 2026-12-01 is a Tuesday (EST, UTC-5).
-        let w = window(chrono_tz::America::New_York, &[0, 1, 2, 3, 4], &["09:00-17:00"], &["2026-12-25"]);
+        let w = window(
+            chrono_tz::America::New_York,
+            &[0, 1, 2, 3, 4],
+            &["09:00-17:00"],
+            &["2026-12-25"],
+        );
         assert!(!w.contains(utc("2026-12-01T13:59:59Z")));
-        assert!(w.contains(utc("2026-12-01T14:00:00Z")), "opens at 09:00 sharp");
+        assert!(
+            w.contains(utc("2026-12-01T14:00:00Z")),
+            "opens at 09:00 sharp"
+        );
         assert!(w.contains(utc("2026-12-01T21:59:59Z")));
-        assert!(!w.contains(utc("2026-12-01T22:00:00Z")), "closed at 17:00 sharp");
+        assert!(
+            !w.contains(utc("2026-12-01T22:00:00Z")),
+            "closed at 17:00 sharp"
+        );
         assert!(!w.contains(utc("2026-12-05T15:00:00Z")), "Saturday");
-        assert!(!w.contains(utc("2026-12-25T15:00:00Z")), "excluded date (a Friday)");
+        assert!(
+            !w.contains(utc("2026-12-25T15:00:00Z")),
+            "excluded date (a Friday)"
+        );
         assert!(w.contains(utc("2026-12-24T15:00:00Z")));
-        assert_eq!(w.next_change(utc("2026-12-01T03:00:00Z"), 8), Some(utc("2026-12-01T14:00:00Z")));
-        assert_eq!(w.next_change(utc("2026-12-01T14:00:00Z"), 8), Some(utc("2026-12-01T22:00:00Z")));
+        assert_eq!(
+            w.next_change(utc("2026-12-01T03:00:00Z"), 8),
+            Some(utc("2026-12-01T14:00:00Z"))
+        );
+        assert_eq!(
+            w.next_change(utc("2026-12-01T14:00:00Z"), 8),
+            Some(utc("2026-12-01T22:00:00Z"))
+        );
         // Thursday 24th closes at 17:00; Friday 25th is excluded; next open is Monday 28th.
-        assert_eq!(w.next_change(utc("2026-12-24T22:00:00Z"), 8), Some(utc("2026-12-28T14:00:00Z")));
+        assert_eq!(
+            w.next_change(utc("2026-12-24T22:00:00Z"), 8),
+            Some(utc("2026-12-28T14:00:00Z"))
+        );
     }
 
     #[test]
@@ -250,16 +331,28 @@ mod tests {
         let w = window(chrono_tz::UTC, &[4], &["22:00-06:00"], &[]);
         assert!(!w.contains(utc("2026-12-04T21:59:00Z")));
         assert!(w.contains(utc("2026-12-04T22:00:00Z")));
-        assert!(w.contains(utc("2026-12-05T00:00:00Z")), "Saturday morning belongs to Friday's range");
+        assert!(
+            w.contains(utc("2026-12-05T00:00:00Z")),
+            "Saturday morning belongs to Friday's range"
+        );
         assert!(w.contains(utc("2026-12-05T05:59:59Z")));
         assert!(!w.contains(utc("2026-12-05T06:00:00Z")));
-        assert!(!w.contains(utc("2026-12-05T22:00:00Z")), "Saturday is not an active day");
-        assert!(!w.contains(utc("2026-12-04T03:00:00Z")), "Friday morning belongs to Thursday");
+        assert!(
+            !w.contains(utc("2026-12-05T22:00:00Z")),
+            "Saturday is not an active day"
+        );
+        assert!(
+            !w.contains(utc("2026-12-04T03:00:00Z")),
+            "Friday morning belongs to Thursday"
+        );
         // Excluding the Friday excludes the whole night.
         let x = window(chrono_tz::UTC, &[4], &["22:00-06:00"], &["2026-12-04"]);
         assert!(!x.contains(utc("2026-12-04T23:00:00Z")));
         assert!(!x.contains(utc("2026-12-05T01:00:00Z")));
-        assert_eq!(w.next_change(utc("2026-12-04T22:00:00Z"), 8), Some(utc("2026-12-05T06:00:00Z")));
+        assert_eq!(
+            w.next_change(utc("2026-12-04T22:00:00Z"), 8),
+            Some(utc("2026-12-05T06:00:00Z"))
+        );
     }
 
     /// Counts the open minutes of a local day by brute force (every minute of UTC time).
@@ -306,20 +399,44 @@ mod tests {
             // US: 2026-03-08 02:00 EST -> 03:00 EDT (07:00Z); 2026-11-01 02:00 EDT -> 01:00 EST (06:00Z).
             DstCase {
                 tz: chrono_tz::America::New_York,
-                spring: ("2026-03-08T05:00:00Z", "2026-03-09T04:00:00Z", "2026-03-08T07:00:00Z"),
-                fall: ("2026-11-01T04:00:00Z", "2026-11-02T05:00:00Z", "2026-11-01T06:00:00Z"),
+                spring: (
+                    "2026-03-08T05:00:00Z",
+                    "2026-03-09T04:00:00Z",
+                    "2026-03-08T07:00:00Z",
+                ),
+                fall: (
+                    "2026-11-01T04:00:00Z",
+                    "2026-11-02T05:00:00Z",
+                    "2026-11-01T06:00:00Z",
+                ),
             },
             // EU: 2026-03-29 02:00 CET -> 03:00 CEST (01:00Z); 2026-10-25 03:00 CEST -> 02:00 CET (01:00Z).
             DstCase {
                 tz: chrono_tz::Europe::Berlin,
-                spring: ("2026-03-28T23:00:00Z", "2026-03-29T22:00:00Z", "2026-03-29T01:00:00Z"),
-                fall: ("2026-10-24T22:00:00Z", "2026-10-25T23:00:00Z", "2026-10-25T01:00:00Z"),
+                spring: (
+                    "2026-03-28T23:00:00Z",
+                    "2026-03-29T22:00:00Z",
+                    "2026-03-29T01:00:00Z",
+                ),
+                fall: (
+                    "2026-10-24T22:00:00Z",
+                    "2026-10-25T23:00:00Z",
+                    "2026-10-25T01:00:00Z",
+                ),
             },
             // Sydney: 2026-04-05 03:00 AEDT -> 02:00 AEST (16:00Z on the 4th); 2026-10-04 02:00 AEST -> 03:00 AEDT (16:00Z on the 3rd).
             DstCase {
                 tz: chrono_tz::Australia::Sydney,
-                fall: ("2026-04-04T13:00:00Z", "2026-04-05T14:00:00Z", "2026-04-04T16:00:00Z"),
-                spring: ("2026-10-03T14:00:00Z", "2026-10-04T13:00:00Z", "2026-10-03T16:00:00Z"),
+                fall: (
+                    "2026-04-04T13:00:00Z",
+                    "2026-04-05T14:00:00Z",
+                    "2026-04-04T16:00:00Z",
+                ),
+                spring: (
+                    "2026-10-03T14:00:00Z",
+                    "2026-10-04T13:00:00Z",
+                    "2026-10-03T16:00:00Z",
+                ),
             },
         ]
     }
@@ -330,12 +447,28 @@ mod tests {
             let name = case.tz.name();
             // Business hours do not touch the transition hour: exactly 8 h on both days.
             let w = window(case.tz, &[0, 1, 2, 3, 4, 5, 6], &["09:00-17:00"], &[]);
-            assert_eq!(open_minutes(&w, case.spring.0, case.spring.1), 480, "{name} spring");
-            assert_eq!(open_minutes(&w, case.fall.0, case.fall.1), 480, "{name} fall");
+            assert_eq!(
+                open_minutes(&w, case.spring.0, case.spring.1),
+                480,
+                "{name} spring"
+            );
+            assert_eq!(
+                open_minutes(&w, case.fall.0, case.fall.1),
+                480,
+                "{name} fall"
+            );
             // A whole-day window covers the 23 h / 25 h day exactly once per instant.
             let all = window(case.tz, &[0, 1, 2, 3, 4, 5, 6], &["00:00-24:00"], &[]);
-            assert_eq!(open_minutes(&all, case.spring.0, case.spring.1), 23 * 60, "{name} spring day is 23h");
-            assert_eq!(open_minutes(&all, case.fall.0, case.fall.1), 25 * 60, "{name} fall day is 25h");
+            assert_eq!(
+                open_minutes(&all, case.spring.0, case.spring.1),
+                23 * 60,
+                "{name} spring day is 23h"
+            );
+            assert_eq!(
+                open_minutes(&all, case.fall.0, case.fall.1),
+                25 * 60,
+                "{name} fall day is 25h"
+            );
             assert_next_change_matches_scan(&w, case.spring.0, case.spring.1);
             assert_next_change_matches_scan(&w, case.fall.0, case.fall.1);
         }
@@ -347,13 +480,27 @@ mod tests {
             let name = case.tz.name();
             // 00:00-04:00 local contains the transition in every zone tested.
             let night = window(case.tz, &[0, 1, 2, 3, 4, 5, 6], &["00:00-04:00"], &[]);
-            assert_eq!(open_minutes(&night, case.spring.0, case.spring.1), 180, "{name}: spring night loses an hour");
-            assert_eq!(open_minutes(&night, case.fall.0, case.fall.1), 300, "{name}: fall night gains an hour");
+            assert_eq!(
+                open_minutes(&night, case.spring.0, case.spring.1),
+                180,
+                "{name}: spring night loses an hour"
+            );
+            assert_eq!(
+                open_minutes(&night, case.fall.0, case.fall.1),
+                300,
+                "{name}: fall night gains an hour"
+            );
             // The open instants around the transition: both sides are inside, no gap.
             let t = utc(case.spring.2);
-            assert!(night.contains(t - ChronoDuration::seconds(1)) && night.contains(t), "{name} spring");
+            assert!(
+                night.contains(t - ChronoDuration::seconds(1)) && night.contains(t),
+                "{name} spring"
+            );
             let t = utc(case.fall.2);
-            assert!(night.contains(t - ChronoDuration::seconds(1)) && night.contains(t), "{name} fall");
+            assert!(
+                night.contains(t - ChronoDuration::seconds(1)) && night.contains(t),
+                "{name} fall"
+            );
             assert_next_change_matches_scan(&night, case.spring.0, case.spring.1);
             assert_next_change_matches_scan(&night, case.fall.0, case.fall.1);
         }
@@ -364,11 +511,23 @@ mod tests {
         // New York: 02:00-03:00 does not exist on 2026-03-08, and 01:00-02:00 happens twice on 2026-11-01.
         let ny = chrono_tz::America::New_York;
         let gap = window(ny, &[6], &["02:00-03:00"], &[]);
-        assert_eq!(open_minutes(&gap, "2026-03-08T05:00:00Z", "2026-03-09T04:00:00Z"), 0);
+        assert_eq!(
+            open_minutes(&gap, "2026-03-08T05:00:00Z", "2026-03-09T04:00:00Z"),
+            0
+        );
         let rep = window(ny, &[6], &["01:00-02:00"], &[]);
-        assert_eq!(open_minutes(&rep, "2026-11-01T04:00:00Z", "2026-11-02T05:00:00Z"), 120);
-        assert!(rep.contains(utc("2026-11-01T05:30:00Z")), "first 01:30 (EDT)");
-        assert!(rep.contains(utc("2026-11-01T06:30:00Z")), "second 01:30 (EST)");
+        assert_eq!(
+            open_minutes(&rep, "2026-11-01T04:00:00Z", "2026-11-02T05:00:00Z"),
+            120
+        );
+        assert!(
+            rep.contains(utc("2026-11-01T05:30:00Z")),
+            "first 01:30 (EDT)"
+        );
+        assert!(
+            rep.contains(utc("2026-11-01T06:30:00Z")),
+            "second 01:30 (EST)"
+        );
         assert!(!rep.contains(utc("2026-11-01T07:00:00Z")), "02:00 EST");
         // A range ending inside the gap closes when the clocks jump.
         let ends_in_gap = window(ny, &[6], &["01:00-02:30"], &[]);
@@ -376,10 +535,21 @@ mod tests {
             ends_in_gap.next_change(utc("2026-03-08T06:30:00Z"), 8),
             Some(utc("2026-03-08T07:00:00Z"))
         );
-        assert_next_change_matches_scan(&ends_in_gap, "2026-03-07T00:00:00Z", "2026-03-10T00:00:00Z");
+        assert_next_change_matches_scan(
+            &ends_in_gap,
+            "2026-03-07T00:00:00Z",
+            "2026-03-10T00:00:00Z",
+        );
         // A range ending inside the repeated hour re-opens when the clocks go back.
         let ends_in_rep = window(ny, &[6], &["00:30-01:30"], &[]);
-        assert_next_change_matches_scan(&ends_in_rep, "2026-10-31T00:00:00Z", "2026-11-03T00:00:00Z");
-        assert_eq!(open_minutes(&ends_in_rep, "2026-11-01T04:00:00Z", "2026-11-02T05:00:00Z"), 90);
+        assert_next_change_matches_scan(
+            &ends_in_rep,
+            "2026-10-31T00:00:00Z",
+            "2026-11-03T00:00:00Z",
+        );
+        assert_eq!(
+            open_minutes(&ends_in_rep, "2026-11-01T04:00:00Z", "2026-11-02T05:00:00Z"),
+            90
+        );
     }
 }

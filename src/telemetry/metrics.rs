@@ -202,6 +202,29 @@ impl Metrics {
         out
     }
 
+    /// Creates every per-target series at zero, so dashboards and alerts see them from the
+    /// start rather than after the first event.
+    pub fn init_target(&self, name: &str) {
+        let t = Self::target(name);
+        drop(self.throttled.get_or_create(&t));
+        drop(self.blast_radius_blocked.get_or_create(&t));
+        drop(self.reconcile_failures.get_or_create(&t));
+        drop(self.credential_errors.get_or_create(&t));
+        drop(self.hands_off_jobs.get_or_create(&t));
+        drop(self.last_successful_reconcile.get_or_create(&t));
+        drop(self.reconcile_duration.get_or_create(&t));
+    }
+
+    /// Creates the change counters of these rules (and of `baseline`, the restore) at zero.
+    pub fn init_rules<'a>(&self, target: &str, rules: impl Iterator<Item = &'a str>) {
+        for rule in rules.chain(std::iter::once("baseline")) {
+            drop(self.priority_changes.get_or_create(&ChangeLabels {
+                target: target.to_string(),
+                rule: rule.to_string(),
+            }));
+        }
+    }
+
     pub fn target(name: &str) -> TargetLabels {
         TargetLabels {
             target: name.to_string(),
