@@ -120,6 +120,7 @@ fn main() {
         times.push(start.elapsed().as_secs_f64() * 1000.0);
         changes = plan.changes.len();
     }
+    breakdown(&cfg.policy, &jobs, now);
     times.sort_by(f64::total_cmp);
     println!(
         "plan: {JOBS} jobs x {} rules: median {:.1} ms, min {:.1} ms, max {:.1} ms ({changes} changes)",
@@ -128,4 +129,20 @@ fn main() {
         times[0],
         times[times.len() - 1]
     );
+}
+#[allow(dead_code)]
+pub fn breakdown(policy: &s3prio::policy::Policy, jobs: &[ObservedJob], now: DateTime<Utc>) {
+    let at = policy.at(now);
+    let t = Instant::now();
+    let mut x = 0i64;
+    for o in jobs {
+        x += i64::from(policy.desired_at(&o.job, o.job.priority, &at));
+    }
+    println!("desired_at only: {:.1} ms ({x})", t.elapsed().as_secs_f64() * 1000.0);
+    let t = Instant::now();
+    let mut n = 0;
+    for o in jobs {
+        n += policy.evaluate_at(&o.job, o.job.priority, &at).reason.len();
+    }
+    println!("evaluate_at all: {:.1} ms ({n})", t.elapsed().as_secs_f64() * 1000.0);
 }

@@ -470,6 +470,7 @@ async fn typed_errors_on_the_right_calls() {
         .put_job_tagging()
         .account_id(ACCOUNT)
         .job_id(missing)
+        .set_tags(Some(Vec::new()))
         .send()
         .await
         .unwrap_err();
@@ -581,7 +582,8 @@ async fn typed_errors_on_the_right_calls() {
         .unwrap_err();
     assert!(e.into_service_error().is_not_found_exception());
     let stats = emu.stats();
-    assert_eq!(stats.count("DescribeJob", "NotFoundException"), 3);
+    // missing id, another account's job, a missing id in another account, the removed job.
+    assert_eq!(stats.count("DescribeJob", "NotFoundException"), 4, "{stats:?}");
     assert!(stats.throttled >= 3);
     assert_eq!(stats.faults, 1);
     emu.shutdown().await;

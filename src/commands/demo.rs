@@ -134,12 +134,11 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
                         changes += 1;
                         let local = clock.now().with_timezone(&New_York);
                         println!(
-                            "{}  job {}  {:>4} -> {:<4}  {}: {}",
+                            "{}  job {}  {:>4} -> {:<4}  {}",
                             local.format("%H:%M"),
-                            &ev.job_id[..ev.job_id.len().min(8)],
+                            ev.job_id.get(..8).unwrap_or(&ev.job_id),
                             ev.old_priority,
                             ev.new_priority,
-                            ev.rule,
                             ev.reason
                         );
                     }

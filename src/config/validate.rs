@@ -19,7 +19,7 @@ use super::raw::*;
 use super::*;
 use crate::model::{JobStatus, MAX_PRIORITY, OPERATION_NAMES};
 use crate::policy::{
-    Action, Bounds, Condition, Glob, PlannerSettings, Policy, Rule, TimeRange, TimeWindow,
+    Action, Bounds, Condition, Glob, PlannerSettings, Policy, Rule, TagKey, TimeRange, TimeWindow,
     ValueAction,
 };
 
@@ -756,7 +756,7 @@ fn conditions(
     if let Some(m) = &c.tags {
         for (k, v) in m {
             tag_key(&p.k("tags").k(k), k)?;
-            out.push(Condition::TagEquals(k.clone(), v.clone()));
+            out.push(Condition::TagEquals(TagKey::new(k.clone()), v.clone()));
         }
     }
     if let Some(m) = &c.tags_in {
@@ -764,14 +764,14 @@ fn conditions(
             let kp = p.k("tags_in").k(k);
             tag_key(&kp, k)?;
             non_empty(&kp, v, "value list")?;
-            out.push(Condition::TagIn(k.clone(), v.clone()));
+            out.push(Condition::TagIn(TagKey::new(k.clone()), v.clone()));
         }
     }
     if let Some(m) = &c.tags_glob {
         for (k, v) in m {
             let kp = p.k("tags_glob").k(k);
             tag_key(&kp, k)?;
-            out.push(Condition::TagGlob(k.clone(), glob(&kp, v)?));
+            out.push(Condition::TagGlob(TagKey::new(k.clone()), glob(&kp, v)?));
         }
     }
     for (key, list, exists) in [
@@ -783,9 +783,9 @@ fn conditions(
             for (i, k) in v.iter().enumerate() {
                 tag_key(&p.k(key).i(i), k)?;
                 out.push(if exists {
-                    Condition::TagExists(k.clone())
+                    Condition::TagExists(TagKey::new(k.clone()))
                 } else {
-                    Condition::TagAbsent(k.clone())
+                    Condition::TagAbsent(TagKey::new(k.clone()))
                 });
             }
         }
@@ -798,7 +798,7 @@ fn conditions(
             non_empty(&p.k(key), v, "list of conditions")?;
             let mut subs = Vec::with_capacity(v.len());
             for (i, sub) in v.iter().enumerate() {
-                subs.push(Condition::All(conditions(&p.k(key).i(i), sub, windows)?));
+                subs.push(group(conditions(&p.k(key).i(i), sub, windows)?));
             }
             out.push(if any {
                 Condition::Any(subs)
@@ -815,6 +815,15 @@ fn conditions(
         )?))));
     }
     Ok(out)
+}
+
+/// One sub-condition table as one condition: a single condition stands alone, several are `all`.
+fn group(mut v: Vec<Condition>) -> Condition {
+    if v.len() == 1 {
+        v.remove(0)
+    } else {
+        Condition::All(v)
+    }
 }
 
 fn action(p: &P, a: &RawAction, no_store: bool) -> VResult<Action> {

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::glob::Glob;
 use crate::config::duration::format_duration;
-use crate::model::{Job, JobStatus, Priority, Tags};
+use crate::model::{Job, JobStatus, Priority};
 
 /// Kleene three-valued logic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -103,11 +103,11 @@ pub enum Condition {
     /// Matched against the description, or `""` when the job has none.
     DescriptionGlob(Glob),
     DescriptionRegex(Regex),
-    TagEquals(String, String),
-    TagIn(String, Vec<String>),
-    TagGlob(String, Glob),
-    TagExists(String),
-    TagAbsent(String),
+    TagEquals(TagKey, String),
+    TagIn(TagKey, Vec<String>),
+    TagGlob(TagKey, Glob),
+    TagExists(TagKey),
+    TagAbsent(TagKey),
     /// Glob on `DescribeJob`'s `RoleArn`.
     RoleArn(Glob),
     Any(Vec<Condition>),
@@ -124,9 +124,33 @@ pub struct EvalContext<'a> {
     /// The job's baseline; `None` when not known (`Policy::needs`), which makes `priority`
     /// conditions `Unknown`.
     pub baseline: Option<Priority>,
+    /// The job's value of each policy tag key, by [`TagKey::slot`], looked up once per job
+    /// (empty: look up on use).
+    pub tag_values: &'a [Option<&'a str>],
 }
 
-static NO_TAGS: Tags = Tags::new();
+/// A tag key in a condition, with its slot among the keys the policy reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagKey {
+    pub name: String,
+    /// Index into [`EvalContext::tag_values`]; assigned by `Policy::new`.
+    pub slot: usize,
+}
+
+impl TagKey {
+    pub fn new(name: String) -> TagKey {
+        TagKey {
+            name,
+            slot: usize::MAX,
+        }
+    }
+}
+
+impl std::fmt::Display for TagKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
 
 impl Condition {
     pub fn eval(&self, job: &Job, cx: &EvalContext<'_>) -> Truth {
@@ -156,20 +180,16 @@ impl Condition {
                 b(r.is_match(job.description.as_deref().unwrap_or("")))
             }
             Condition::TagEquals(k, v) => {
-                tags(job, cx).map_or(Truth::Unknown, |t| b(t.get(k) == Some(v)))
+                tag(job, cx, k).map_or(Truth::Unknown, |t| b(t == Some(v.as_str())))
             }
-            Condition::TagIn(k, vs) => tags(job, cx).map_or(Truth::Unknown, |t| {
-                b(t.get(k).is_some_and(|v| vs.contains(v)))
+            Condition::TagIn(k, vs) => tag(job, cx, k).map_or(Truth::Unknown, |t| {
+                b(t.is_some_and(|v| vs.iter().any(|x| x == v)))
             }),
-            Condition::TagGlob(k, g) => tags(job, cx).map_or(Truth::Unknown, |t| {
-                b(t.get(k).is_some_and(|v| g.is_match(v)))
-            }),
-            Condition::TagExists(k) => {
-                tags(job, cx).map_or(Truth::Unknown, |t| b(t.contains_key(k)))
+            Condition::TagGlob(k, g) => {
+                tag(job, cx, k).map_or(Truth::Unknown, |t| b(t.is_some_and(|v| g.is_match(v))))
             }
-            Condition::TagAbsent(k) => {
-                tags(job, cx).map_or(Truth::Unknown, |t| b(!t.contains_key(k)))
-            }
+            Condition::TagExists(k) => tag(job, cx, k).map_or(Truth::Unknown, |t| b(t.is_some())),
+            Condition::TagAbsent(k) => tag(job, cx, k).map_or(Truth::Unknown, |t| b(t.is_none())),
             Condition::RoleArn(g) => match (&job.details, cx.mode) {
                 (Some(d), _) => b(d.role_arn.as_deref().is_some_and(|r| g.is_match(r))),
                 (None, Mode::Complete) => Truth::False,
@@ -245,6 +265,22 @@ impl Condition {
         }
     }
 
+    /// Visits every tag key (to assign slots).
+    pub fn tag_keys_mut(&mut self, f: &mut impl FnMut(&mut TagKey)) {
+        match self {
+            Condition::TagEquals(k, _)
+            | Condition::TagIn(k, _)
+            | Condition::TagGlob(k, _)
+            | Condition::TagExists(k)
+            | Condition::TagAbsent(k) => f(k),
+            Condition::All(cs) | Condition::Any(cs) => {
+                cs.iter_mut().for_each(|c| c.tag_keys_mut(f))
+            }
+            Condition::Not(c) => c.tag_keys_mut(f),
+            _ => {}
+        }
+    }
+
     /// Window indexes this condition refers to.
     pub fn windows(&self, out: &mut Vec<usize>) {
         match self {
@@ -276,7 +312,7 @@ impl Condition {
             Condition::InWindow(_, n) => format!("in_window {n}"),
             Condition::OutsideWindow(_, n) => format!("outside_window {n}"),
             Condition::DescriptionGlob(g) => format!("description_glob {:?}", g.as_str()),
-            Condition::DescriptionRegex(r) => format!("description_regex {:?}", r.as_str()),
+            Condition::DescriptionRegex(r) => format!("description_regex '{}'", r.as_str()),
             Condition::TagEquals(k, v) => format!("tag {k} = {v:?}"),
             Condition::TagIn(k, vs) => format!("tag {k} in {vs:?}"),
             Condition::TagGlob(k, g) => format!("tag {k} matches {:?}", g.as_str()),
@@ -299,11 +335,25 @@ impl Condition {
     }
 }
 
-fn tags<'j>(job: &'j Job, cx: &EvalContext<'_>) -> Option<&'j Tags> {
+/// The job's value of tag `k`: `None` = unknown (tags not read, partial mode), `Some(None)` =
+/// no such tag.
+fn tag<'x>(job: &'x Job, cx: &EvalContext<'x>, k: &TagKey) -> Option<Option<&'x str>> {
     match (&job.tags, cx.mode) {
-        (Some(t), _) => Some(t),
-        (None, Mode::Complete) => Some(&NO_TAGS),
+        (Some(t), _) => Some(match cx.tag_values.get(k.slot) {
+            Some(v) => *v,
+            None => t.get(&k.name).map(String::as_str),
+        }),
+        (None, Mode::Complete) => Some(None),
         (None, Mode::Partial) => None,
+    }
+}
+
+/// Fills `out[slot]` with the job's value for each of `keys` (the policy's tag keys, by slot).
+pub fn resolve_tags<'x>(job: &'x Job, keys: &[String], out: &mut [Option<&'x str>]) {
+    if let Some(t) = &job.tags {
+        for (slot, key) in out.iter_mut().zip(keys) {
+            *slot = t.get(key).map(String::as_str);
+        }
     }
 }
 

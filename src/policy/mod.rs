@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use action::{saturate, Action, ValueAction};
-pub use condition::{Bounds, Condition, EvalContext, Mode, Truth};
+pub use condition::{resolve_tags, Bounds, Condition, EvalContext, Mode, TagKey, Truth};
 pub use explain::{ConditionTrace, Explanation, RuleOutcome, RuleTrace, WindowState};
 pub use glob::Glob;
 pub use window::{TimeRange, TimeWindow};
@@ -120,6 +120,10 @@ pub struct Policy {
     /// Windows some rule refers to (sorted, unique).
     referenced_windows: Vec<usize>,
     managed: [bool; JobStatus::ALL.len()],
+    /// `rules[i].action.describe()`, for reasons.
+    action_text: Vec<String>,
+    /// Distinct tag keys the rules read, by slot.
+    tag_keys: Vec<String>,
     uses_tags: bool,
     uses_details: bool,
 }
@@ -137,8 +141,8 @@ impl Instant {
 }
 
 /// What the core evaluation found, before it is turned into text.
-struct Outcome {
-    desired: Priority,
+pub struct Outcome {
+    pub desired: Priority,
     decider: Option<usize>,
     /// Clamp rules that matched: (rule index, value before, value after).
     clamps: Vec<(usize, Priority, Priority)>,
@@ -151,7 +155,23 @@ fn status_index(s: JobStatus) -> usize {
 impl Policy {
     /// Builds a policy. Window indexes in conditions must be valid for `windows` (the config
     /// loader guarantees it; an out-of-range index reads as a closed window).
-    pub fn new(rules: Vec<Rule>, windows: Vec<TimeWindow>, settings: PlannerSettings) -> Policy {
+    pub fn new(
+        mut rules: Vec<Rule>,
+        windows: Vec<TimeWindow>,
+        settings: PlannerSettings,
+    ) -> Policy {
+        let mut tag_keys: Vec<String> = Vec::new();
+        for c in rules.iter_mut().flat_map(|r| r.when.iter_mut()) {
+            c.tag_keys_mut(&mut |k| {
+                k.slot = tag_keys
+                    .iter()
+                    .position(|x| *x == k.name)
+                    .unwrap_or_else(|| {
+                        tag_keys.push(k.name.clone());
+                        tag_keys.len() - 1
+                    });
+            });
+        }
         let mut referenced = Vec::new();
         let (mut uses_tags, mut uses_details) = (false, false);
         for c in rules.iter().flat_map(|r| &r.when) {
@@ -166,12 +186,15 @@ impl Policy {
         for s in &settings.managed_statuses {
             managed[status_index(*s)] = true;
         }
+        let action_text = rules.iter().map(|r| r.action.describe()).collect();
         Policy {
             rules,
             windows,
             settings,
             referenced_windows: referenced,
             managed,
+            action_text,
+            tag_keys,
             uses_tags,
             uses_details,
         }
@@ -254,17 +277,49 @@ impl Policy {
         at: &'a Instant,
         mode: Mode,
         baseline: Option<Priority>,
+        tag_values: &'a [Option<&'a str>],
     ) -> EvalContext<'a> {
         EvalContext {
             now: at.now,
             windows: &at.windows,
             mode,
             baseline,
+            tag_values,
         }
     }
 
-    fn outcome(&self, job: &Job, baseline: Priority, at: &Instant) -> Outcome {
-        let cx = self.context(at, Mode::Complete, Some(baseline));
+    /// The desired priority with what produced it; turn it into text with [`Policy::describe`]
+    /// only when needed (allocates only when a clamp rule matched).
+    pub fn outcome(&self, job: &Job, baseline: Priority, at: &Instant) -> Outcome {
+        let mut clamps = Vec::new();
+        let (desired, decider) = self.decide(job, baseline, at, Some(&mut clamps));
+        Outcome {
+            desired,
+            decider,
+            clamps,
+        }
+    }
+
+    /// Only the desired priority: the planner's hot path (no allocation, no text).
+    pub fn desired_at(&self, job: &Job, baseline: Priority, at: &Instant) -> Priority {
+        self.decide(job, baseline, at, None).0
+    }
+
+    /// The precedence rules (module docs): the first matching deciding rule, then every matching
+    /// clamp rule in file order. Records the clamps applied in `trace` when given.
+    fn decide(
+        &self,
+        job: &Job,
+        baseline: Priority,
+        at: &Instant,
+        mut trace: Option<&mut Vec<(usize, Priority, Priority)>>,
+    ) -> (Priority, Option<usize>) {
+        // Look each tag key up once per job rather than once per condition.
+        const SLOTS: usize = 16;
+        let mut values: [Option<&str>; SLOTS] = [None; SLOTS];
+        let n = self.tag_keys.len().min(SLOTS);
+        resolve_tags(job, &self.tag_keys[..n], &mut values[..n]);
+        let cx = self.context(at, Mode::Complete, Some(baseline), &values[..n]);
         let mut desired = saturate(i64::from(baseline));
         let mut decider = None;
         for (i, rule) in self.rules.iter().enumerate() {
@@ -276,32 +331,34 @@ impl Policy {
                 }
             }
         }
-        let mut clamps = Vec::new();
         for (i, rule) in self.rules.iter().enumerate() {
             if !rule.is_deciding() && rule.eval(job, &cx) == Truth::True {
                 let before = desired;
                 desired = rule.action.clamp(desired);
-                clamps.push((i, before, desired));
+                if let Some(t) = trace.as_deref_mut() {
+                    t.push((i, before, desired));
+                }
             }
         }
-        Outcome {
-            desired,
-            decider,
-            clamps,
-        }
+        (desired, decider)
     }
 
-    fn describe(&self, o: &Outcome, baseline: Priority) -> Evaluation {
-        let mut reason = match o.decider.and_then(|i| self.rules.get(i)) {
-            Some(r) => {
+    /// The [`Evaluation`] (rule and reason) of an [`Policy::outcome`].
+    pub fn describe(&self, o: &Outcome, baseline: Priority) -> Evaluation {
+        use std::fmt::Write as _;
+        let text = |i: usize| self.action_text.get(i).map_or("", String::as_str);
+        let mut reason = String::with_capacity(96);
+        let _ = match o.decider.and_then(|i| self.rules.get(i).map(|r| (i, r))) {
+            Some((i, r)) => {
                 let decided = o.clamps.first().map_or(o.desired, |c| c.1);
-                format!(
+                write!(
+                    reason,
                     "rule {}: {} from baseline {baseline} = {decided}",
                     r.name,
-                    r.action.describe()
+                    text(i)
                 )
             }
-            None => format!("no rule matched: baseline {baseline}"),
+            None => write!(reason, "no rule matched: baseline {baseline}"),
         };
         let mut rule = o
             .decider
@@ -310,11 +367,12 @@ impl Policy {
         for &(i, before, after) in &o.clamps {
             if let Some(r) = self.rules.get(i) {
                 if before != after {
-                    reason.push_str(&format!(
+                    let _ = write!(
+                        reason,
                         "; clamp rule {}: {} ({before} -> {after})",
                         r.name,
-                        r.action.describe()
-                    ));
+                        text(i)
+                    );
                     rule = Some(r.name.clone());
                 }
             }
@@ -342,7 +400,7 @@ impl Policy {
         if !self.manages(job.status) || (job.tags.is_some() && job.details.is_some()) {
             return needs;
         }
-        let cx = self.context(at, Mode::Partial, baseline);
+        let cx = self.context(at, Mode::Partial, baseline, &[]);
         let mut decided = false;
         for rule in &self.rules {
             if decided && rule.is_deciding() {
@@ -375,7 +433,7 @@ impl Policy {
             && !needs.tags
             && !self.settings.ignore_tag.is_empty()
             && self.manages(job.status)
-            && self.outcome(job, baseline, &at).desired != job.priority
+            && self.desired_at(job, baseline, &at) != job.priority
         {
             needs.tags = true;
         }
@@ -397,7 +455,7 @@ impl Policy {
         let at = self.at(now);
         let outcome = self.outcome(job, baseline, &at);
         let evaluation = self.describe(&outcome, baseline);
-        let cx = self.context(&at, Mode::Complete, Some(baseline));
+        let cx = self.context(&at, Mode::Complete, Some(baseline), &[]);
         explain::build(
             self,
             job,
