@@ -58,7 +58,11 @@ fn bin() -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
     let p = dir.join("s3prio");
-    assert!(p.exists(), "build the binary first: cargo build --release ({})", p.display());
+    assert!(
+        p.exists(),
+        "build the binary first: cargo build --release ({})",
+        p.display()
+    );
     p
 }
 
@@ -103,9 +107,17 @@ fn populate(emu: &EmulatorHandle, n: usize, k: usize) {
     for i in 0..n {
         emu.insert_job(JobSpec {
             account_id: ACCOUNT.into(),
-            description: Some(if i < k { format!("raise-{i}") } else { format!("steady-{i}") }),
+            description: Some(if i < k {
+                format!("raise-{i}")
+            } else {
+                format!("steady-{i}")
+            }),
             priority: 100,
-            status: if i % 3 == 0 { JobStatus::Active } else { JobStatus::Ready },
+            status: if i % 3 == 0 {
+                JobStatus::Active
+            } else {
+                JobStatus::Ready
+            },
             ..Default::default()
         });
     }
@@ -157,7 +169,11 @@ async fn case(n: usize, k: usize, r: f64, known: bool) -> Row {
     let cfg = dir.path().join("s3prio.toml");
     let told = if known { r } else { r * 10.0 };
     let rules = "[[rules]]\nname = \"raise\"\nwhen = { description_glob = \"raise-*\" }\naction = { set = 500 }\n";
-    std::fs::write(&cfg, config(&emu.endpoint_url(), told, dir.path(), rules, "")).expect("write");
+    std::fs::write(
+        &cfg,
+        config(&emu.endpoint_url(), told, dir.path(), rules, ""),
+    )
+    .expect("write");
     // Let the emulator's bucket fill, as it would be after a quiet period.
     tokio::time::sleep(Duration::from_secs(1)).await;
     emu.reset_stats();
@@ -168,11 +184,19 @@ async fn case(n: usize, k: usize, r: f64, known: bool) -> Row {
         cpu_ticks: 0,
     };
     for _ in 0..5 {
-        let child = command(&cfg, dir.path(), &["apply", "--once"]).spawn().expect("spawn");
-        let (_status, s) = tokio::task::spawn_blocking(move || watch_child(child)).await.expect("join");
+        let child = command(&cfg, dir.path(), &["apply", "--once"])
+            .spawn()
+            .expect("spawn");
+        let (_status, s) = tokio::task::spawn_blocking(move || watch_child(child))
+            .await
+            .expect("join");
         sample.peak_rss_kib = sample.peak_rss_kib.max(s.peak_rss_kib);
         sample.cpu_ticks += s.cpu_ticks;
-        let done = emu.priority_updates().iter().filter(|u| u.priority == 500).count();
+        let done = emu
+            .priority_updates()
+            .iter()
+            .filter(|u| u.priority == 500)
+            .count();
         let last = emu.priority_updates().iter().map(|u| u.at).max();
         if let Some(last) = last {
             secs = last.duration_since(start.into()).as_secs_f64();
@@ -183,8 +207,12 @@ async fn case(n: usize, k: usize, r: f64, known: bool) -> Row {
     }
     let stats = emu.stats();
     emu.reset_stats();
-    let child = command(&cfg, dir.path(), &["apply", "--once"]).spawn().expect("spawn");
-    let (_status, s2) = tokio::task::spawn_blocking(move || watch_child(child)).await.expect("join");
+    let child = command(&cfg, dir.path(), &["apply", "--once"])
+        .spawn()
+        .expect("spawn");
+    let (_status, s2) = tokio::task::spawn_blocking(move || watch_child(child))
+        .await
+        .expect("join");
     sample.peak_rss_kib = sample.peak_rss_kib.max(s2.peak_rss_kib);
     let steady = emu.stats();
     emu.shutdown().await;
@@ -209,7 +237,13 @@ fn print_header() {
 
 fn print_row(r: &Row) {
     let ideal = r.k as f64 / r.r;
-    let sum = |op: &str| -> u64 { r.stats.by_operation.get(op).map(|m| m.values().sum()).unwrap_or(0) };
+    let sum = |op: &str| -> u64 {
+        r.stats
+            .by_operation
+            .get(op)
+            .map(|m| m.values().sum())
+            .unwrap_or(0)
+    };
     println!(
         "| {} | {} | {} | {} | {:.1} | {:.1} | {:.2} | {} | {} | {} | {} | {:.1} | {} ({} ListJobs) | {:.1} | {:.2} |",
         r.n,
@@ -239,11 +273,15 @@ async fn window_reaction() {
     .await
     .expect("emulator");
     populate(&emu, 5000, 1000);
-    emu.set_throttle(Some(Throttle { rps: 50.0, burst: 50 }));
+    emu.set_throttle(Some(Throttle {
+        rps: 50.0,
+        burst: 50,
+    }));
     let dir = tempfile::tempdir().expect("tmp");
     let cfg = dir.path().join("s3prio.toml");
     let now = Utc::now();
-    let mut open = now.with_second(0).unwrap().with_nanosecond(0).unwrap() + chrono::Duration::minutes(1);
+    let mut open =
+        now.with_second(0).unwrap().with_nanosecond(0).unwrap() + chrono::Duration::minutes(1);
     if (open - now).num_seconds() < 20 {
         open += chrono::Duration::minutes(1);
     }
@@ -252,11 +290,25 @@ async fn window_reaction() {
         open.format("%H:%M"),
         (open + chrono::Duration::hours(1)).format("%H:%M")
     );
-    std::fs::write(&cfg, config(&emu.endpoint_url(), 50.0, dir.path(), &rules, "interval = \"5m\"")).expect("write");
+    std::fs::write(
+        &cfg,
+        config(
+            &emu.endpoint_url(),
+            50.0,
+            dir.path(),
+            &rules,
+            "interval = \"5m\"",
+        ),
+    )
+    .expect("write");
     let mut child = command(&cfg, dir.path(), &["run"]).spawn().expect("spawn");
     let deadline = open + chrono::Duration::seconds(90);
     loop {
-        let done = emu.priority_updates().iter().filter(|u| u.priority == 500).count();
+        let done = emu
+            .priority_updates()
+            .iter()
+            .filter(|u| u.priority == 500)
+            .count();
         if done >= 1000 || Utc::now() > deadline {
             break;
         }
@@ -297,7 +349,12 @@ async fn main() {
     if !quick {
         cases.push((100_000, 2_000, 100.0));
     }
-    println!("convergence: s3prio apply --once against the emulator (machine: {} cores)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "convergence: s3prio apply --once against the emulator (machine: {} cores)",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
     print_header();
     for &(n, k, r) in &cases {
         for known in [true, false] {

@@ -164,5 +164,7 @@ pub struct DemoArgs {
 fn parse_rfc3339(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     chrono::DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&chrono::Utc))
-        .map_err(|e| format!("`{s}` is not an RFC 3339 instant ({e}); example: 2026-12-01T15:00:00Z"))
+        .map_err(|e| {
+            format!("`{s}` is not an RFC 3339 instant ({e}); example: 2026-12-01T15:00:00Z")
+        })
 }

@@ -5,13 +5,13 @@
 
 pub mod aws;
 pub mod cli;
-pub mod daemon;
-pub mod reconcile;
-pub mod telemetry;
-pub mod emulator;
-pub mod model;
 pub mod commands;
 pub mod config;
+pub mod daemon;
+pub mod emulator;
+pub mod model;
 pub mod plan;
 pub mod policy;
+pub mod reconcile;
 pub mod snapshot;
+pub mod telemetry;

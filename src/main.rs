@@ -32,18 +32,14 @@ fn main() -> ExitCode {
             Some(jobs) => print_result(offline::plan_snapshot(&args, jobs)),
             None => {
                 init_logs(None, None);
-                runtime(async {
-                    live_result(live::plan(&args, &Default::default()).await)
-                })
+                runtime(async { live_result(live::plan(&args, &Default::default()).await) })
             }
         },
         Command::Explain(args) => match &args.jobs {
             Some(jobs) => print_result(offline::explain_snapshot(&args, jobs)),
             None => {
                 init_logs(None, None);
-                runtime(async {
-                    live_result(live::explain(&args, &Default::default()).await)
-                })
+                runtime(async { live_result(live::explain(&args, &Default::default()).await) })
             }
         },
         Command::Apply(args) => {
@@ -92,7 +88,10 @@ fn main() -> ExitCode {
 }
 
 fn runtime<F: std::future::Future<Output = ExitCode>>(f: F) -> ExitCode {
-    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt.block_on(f),
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");

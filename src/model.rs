@@ -21,8 +21,19 @@ pub const MAX_PRIORITY: Priority = i32::MAX;
 pub type Tags = BTreeMap<String, String>;
 
 /// Status of a Batch Operations job (the `JobStatus` enum of the S3 Control model).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[derive(schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 pub enum JobStatus {
     Active,
     Cancelled,

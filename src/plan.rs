@@ -9,7 +9,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::model::{ObservedJob, Priority};
-use crate::policy::{Instant, ManualChange, Outcome, Policy};
+use crate::policy::{Instant, ManualChange, Policy};
 
 /// One priority change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -94,20 +94,9 @@ pub fn plan(policy: &Policy, jobs: &[ObservedJob], now: DateTime<Utc>) -> Plan {
                     desired,
                 });
             }
-            Verdict::Change { baseline, outcome } => {
+            Verdict::Change(change) => {
                 out.evaluated += 1;
-                // Text only for the jobs that change.
-                let evaluation = policy.describe(&outcome, baseline);
-                out.changes.push(Change {
-                    account_id: job.account_id.clone(),
-                    region: job.region.clone(),
-                    job_id: job.id.clone(),
-                    from: job.priority,
-                    to: evaluation.desired,
-                    baseline,
-                    rule: evaluation.rule,
-                    reason: evaluation.reason,
-                });
+                out.changes.push(*change);
             }
         }
     }
@@ -131,10 +120,8 @@ enum Verdict {
         baseline: Priority,
         desired: Priority,
     },
-    Change {
-        baseline: Priority,
-        outcome: Outcome,
-    },
+    /// Built while evaluating, in input order, where the job's strings are still in cache.
+    Change(Box<Change>),
 }
 
 fn judge(policy: &Policy, ObservedJob { job, memory }: &ObservedJob, at: &Instant) -> Verdict {
@@ -153,7 +140,18 @@ fn judge(policy: &Policy, ObservedJob { job, memory }: &ObservedJob, at: &Instan
             desired: outcome.desired,
         }
     } else if outcome.desired != job.priority {
-        Verdict::Change { baseline, outcome }
+        // Text only for the jobs that change.
+        let evaluation = policy.describe(&outcome, baseline);
+        Verdict::Change(Box::new(Change {
+            account_id: job.account_id.clone(),
+            region: job.region.clone(),
+            job_id: job.id.clone(),
+            from: job.priority,
+            to: evaluation.desired,
+            baseline,
+            rule: evaluation.rule,
+            reason: evaluation.reason,
+        }))
     } else {
         Verdict::Unchanged
     }
@@ -543,6 +541,17 @@ action = { set = 900 }
             keys,
             [("us-east-1", "c"), ("us-west-2", "a"), ("us-west-2", "b")]
         );
+        // Ids sharing their first 8 bytes are ordered by the whole id.
+        let long: Vec<ObservedJob> = ["abcdefgh-2", "abcdefgh-10", "abcdefgh-1", "abcdefg"]
+            .iter()
+            .map(|id| observed(id, urgent, None))
+            .collect();
+        let ids: Vec<String> = plan(&p, &long, utc(DAY))
+            .changes
+            .into_iter()
+            .map(|c| c.job_id)
+            .collect();
+        assert_eq!(ids, ["abcdefg", "abcdefgh-1", "abcdefgh-10", "abcdefgh-2"]);
         let table = render_table(&out);
         assert!(
             table.contains("urgent-business-hours") && table.contains("3 change(s)"),

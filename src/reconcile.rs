@@ -255,7 +255,14 @@ impl TargetReconciler {
             if let Some(d) = self.details.get(&job.id) {
                 job.details = Some(d.clone());
             }
-            let needs = policy.needs(job, now);
+            // `needs_for` also asks for tags when the job would change: the opt-out tag is
+            // honoured before any write.
+            let baseline = self
+                .store
+                .memory_for(job)
+                .map(|m| m.baseline)
+                .unwrap_or(job.priority);
+            let needs = policy.needs_for(job, baseline, now);
             if job.tags.is_none() && (needs.tags || self.store.uses_tags()) {
                 want_tags.push(i);
             }
@@ -297,14 +304,15 @@ impl TargetReconciler {
                 }
             }
         }
-        let detail_results: Vec<(usize, Result<JobDetails, CallError>)> = stream::iter(want_details)
-            .map(|i| {
-                let id = jobs[i].id.clone();
-                async move { (i, observe::job_details(client, ctx, account, &id).await) }
-            })
-            .buffer_unordered(IN_FLIGHT)
-            .collect()
-            .await;
+        let detail_results: Vec<(usize, Result<JobDetails, CallError>)> =
+            stream::iter(want_details)
+                .map(|i| {
+                    let id = jobs[i].id.clone();
+                    async move { (i, observe::job_details(client, ctx, account, &id).await) }
+                })
+                .buffer_unordered(IN_FLIGHT)
+                .collect()
+                .await;
         for (i, r) in detail_results {
             match r {
                 Ok(d) => {
@@ -379,7 +387,10 @@ impl TargetReconciler {
         };
 
         if let Some(b) = &plan.blocked {
-            metrics.blast_radius_blocked.get_or_create(&target_labels).inc();
+            metrics
+                .blast_radius_blocked
+                .get_or_create(&target_labels)
+                .inc();
             tracing::warn!(
                 target_name = %self.target.name,
                 would_change = b.would_change,
@@ -435,14 +446,20 @@ impl TargetReconciler {
                 (c.clone(), fresh_enough)
             })
             .collect();
-        let (client, ctx, account) = (self.client.clone(), self.ctx.clone(), self.target.account_id.clone());
+        let (client, ctx, account) = (
+            self.client.clone(),
+            self.ctx.clone(),
+            self.target.account_id.clone(),
+        );
         let (client, ctx, account) = (&client, &ctx, account.as_str());
         let refreshed: Vec<(Change, Result<Option<Tags>, CallError>)> = stream::iter(prepared)
             .map(|(c, fresh_enough)| async move {
                 if fresh_enough.is_some() || !(check_ignore || uses_tag_store) {
                     return (c, Ok(fresh_enough));
                 }
-                let r = observe::job_tags(client, ctx, account, &c.job_id).await.map(Some);
+                let r = observe::job_tags(client, ctx, account, &c.job_id)
+                    .await
+                    .map(Some);
                 (c, r)
             })
             .buffer_unordered(IN_FLIGHT)
@@ -511,26 +528,32 @@ impl TargetReconciler {
 
         // 3. Write: tag memory first (tag store), then the priority.
         let store = self.store.clone();
-        let results: Vec<(Change, Option<Tags>, Result<(), CallError>)> = stream::iter(final_changes)
-            .map(|(c, memory, tags)| {
-                let store = store.clone();
-                async move {
-                    let mut new_tags = None;
-                    if let Some(t) = tags.as_ref().and_then(|t| store.tags_with_memory(t, &memory)) {
-                        if let Err(e) = observe::put_tags(client, ctx, account, &c.job_id, &t).await {
-                            return (c, None, Err(e));
+        let results: Vec<(Change, Option<Tags>, Result<(), CallError>)> =
+            stream::iter(final_changes)
+                .map(|(c, memory, tags)| {
+                    let store = store.clone();
+                    async move {
+                        let mut new_tags = None;
+                        if let Some(t) = tags
+                            .as_ref()
+                            .and_then(|t| store.tags_with_memory(t, &memory))
+                        {
+                            if let Err(e) =
+                                observe::put_tags(client, ctx, account, &c.job_id, &t).await
+                            {
+                                return (c, None, Err(e));
+                            }
+                            new_tags = Some(t);
                         }
-                        new_tags = Some(t);
+                        let r = observe::update_priority(client, ctx, account, &c.job_id, c.to)
+                            .await
+                            .map(|_| ());
+                        (c, new_tags, r)
                     }
-                    let r = observe::update_priority(client, ctx, account, &c.job_id, c.to)
-                        .await
-                        .map(|_| ());
-                    (c, new_tags, r)
-                }
-            })
-            .buffer_unordered(IN_FLIGHT)
-            .collect()
-            .await;
+                })
+                .buffer_unordered(IN_FLIGHT)
+                .collect()
+                .await;
 
         for (c, new_tags, r) in results {
             if let Some(tags) = new_tags {
@@ -605,16 +628,18 @@ pub async fn build_reconcilers(
 ) -> Vec<Result<TargetReconciler, crate::aws::SetupError>> {
     let mut out = Vec::new();
     for target in &config.targets {
-        let r = crate::aws::build_client(target, overrides).await.map(|client| {
-            TargetReconciler::new(
-                target.clone(),
-                client,
-                store.clone(),
-                metrics.clone(),
-                audit.clone(),
-                shutdown.clone(),
-            )
-        });
+        let r = crate::aws::build_client(target, overrides)
+            .await
+            .map(|client| {
+                TargetReconciler::new(
+                    target.clone(),
+                    client,
+                    store.clone(),
+                    metrics.clone(),
+                    audit.clone(),
+                    shutdown.clone(),
+                )
+            });
         if let Err(e) = &r {
             metrics
                 .credential_errors
@@ -626,4 +651,3 @@ pub async fn build_reconcilers(
     }
     out
 }
-

@@ -36,32 +36,51 @@ async fn reload_by_edit_rename_and_configmap_symlink_swap() {
 
     let d = Daemon::start(&config_path, home.path(), &[]);
     let addr = d.http_addr();
-    let urgent = || ids[..3].iter().map(|id| priority(&emu, id)).collect::<Vec<_>>();
-    wait_until("first policy", Duration::from_secs(15), || urgent() == vec![500; 3]);
+    let urgent = || {
+        ids[..3]
+            .iter()
+            .map(|id| priority(&emu, id))
+            .collect::<Vec<_>>()
+    };
+    wait_until("first policy", Duration::from_secs(15), || {
+        urgent() == vec![500; 3]
+    });
 
     // 1. ConfigMap-style symlink swap.
     write_generation("..gen2", &cfg(600));
-    wait_until("symlink-swapped policy", Duration::from_secs(10), || urgent() == vec![600; 3]);
+    wait_until("symlink-swapped policy", Duration::from_secs(10), || {
+        urgent() == vec![600; 3]
+    });
 
     // 2. Replace by rename (what editors do). This replaces the symlink with a plain file.
     let tmp = dir.join("s3prio.toml.new");
     std::fs::write(&tmp, cfg(700)).unwrap();
     std::fs::rename(&tmp, &config_path).unwrap();
-    wait_until("renamed policy", Duration::from_secs(10), || urgent() == vec![700; 3]);
+    wait_until("renamed policy", Duration::from_secs(10), || {
+        urgent() == vec![700; 3]
+    });
 
     // 3. A broken edit in place: the old policy stays, the process stays up, the metric is 0.
     std::fs::write(&config_path, cfg(800).replace("action", "acton")).unwrap();
     d.wait_log("config reload rejected", Duration::from_secs(10));
     let (_, metrics) = http(&addr, "GET", "/metrics");
-    assert!(metrics.contains("s3prio_config_last_reload_successful 0"), "{metrics}");
+    assert!(
+        metrics.contains("s3prio_config_last_reload_successful 0"),
+        "{metrics}"
+    );
     let err_line = d.wait_log("config reload rejected", Duration::from_secs(1));
-    assert!(err_line.contains("s3prio.toml:"), "located error: {err_line}");
+    assert!(
+        err_line.contains("s3prio.toml:"),
+        "located error: {err_line}"
+    );
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(urgent(), vec![700; 3]);
 
     // 4. The next good edit in place applies.
     std::fs::write(&config_path, cfg(850)).unwrap();
-    wait_until("edited policy", Duration::from_secs(10), || urgent() == vec![850; 3]);
+    wait_until("edited policy", Duration::from_secs(10), || {
+        urgent() == vec![850; 3]
+    });
     let (_, metrics) = http(&addr, "GET", "/metrics");
     assert!(metrics.contains("s3prio_config_last_reload_successful 1"));
     emu.shutdown().await;
@@ -94,18 +113,26 @@ async fn sighup_reloads_and_sigterm_exits_zero_with_writes_in_flight() {
     });
     std::fs::write(other.join("real.toml"), slow(600)).unwrap();
     std::thread::sleep(Duration::from_secs(2));
-    assert!(!d.log().contains("config reloaded"), "the watcher saw the hard-link write");
+    assert!(
+        !d.log().contains("config reloaded"),
+        "the watcher saw the hard-link write"
+    );
     d.signal("HUP");
     d.wait_log("config reloaded", Duration::from_secs(5));
 
     let sent = Instant::now();
     d.signal("TERM");
-    let status = d.wait_exit(Duration::from_secs(15)).expect("exits within the bound");
+    let status = d
+        .wait_exit(Duration::from_secs(15))
+        .expect("exits within the bound");
     println!("SIGTERM -> exit in {:?}", sent.elapsed());
     assert!(status.success(), "exit status {status:?}\n{}", d.log());
     assert!(sent.elapsed() < Duration::from_secs(10));
     let changed = ids.iter().filter(|id| priority(&emu, id) == 500).count();
-    assert!(changed < 400, "the test needs writes still pending at SIGTERM");
+    assert!(
+        changed < 400,
+        "the test needs writes still pending at SIGTERM"
+    );
     // Every write that landed has its audit line, and nothing more.
     let audited = d.log().matches("\"event\":\"priority_changed\"").count();
     assert_eq!(audited, changed, "audit lines vs writes");
@@ -119,10 +146,15 @@ async fn systemd_notifications_arrive() {
     let home = tempfile::tempdir().unwrap();
     let config_path = home.path().join("s3prio.toml");
     let ep = emu.endpoint_url();
-    std::fs::write(&config_path, daemon_config(&ep, home.path(), "30s", &policy(500))).unwrap();
+    std::fs::write(
+        &config_path,
+        daemon_config(&ep, home.path(), "30s", &policy(500)),
+    )
+    .unwrap();
     let sock_path: PathBuf = home.path().join("notify.sock");
     let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     let mut d = Daemon::start(
         &config_path,
         home.path(),
@@ -141,10 +173,17 @@ async fn systemd_notifications_arrive() {
         }
         let all = got.join("\n");
         if !reload_sent && all.contains("READY=1") {
-            std::fs::write(&config_path, daemon_config(&ep, home.path(), "30s", &policy(600))).unwrap();
+            std::fs::write(
+                &config_path,
+                daemon_config(&ep, home.path(), "30s", &policy(600)),
+            )
+            .unwrap();
             reload_sent = true;
         }
-        if all.contains("RELOADING=1") && all.contains("WATCHDOG=1") && all.matches("READY=1").count() >= 2 {
+        if all.contains("RELOADING=1")
+            && all.contains("WATCHDOG=1")
+            && all.matches("READY=1").count() >= 2
+        {
             break;
         }
     }
@@ -152,11 +191,16 @@ async fn systemd_notifications_arrive() {
     println!("{all}");
     assert!(all.contains("READY=1"));
     assert!(all.contains("STATUS="));
-    let reloading = got.iter().find(|m| m.contains("RELOADING=1")).expect("RELOADING=1");
+    let reloading = got
+        .iter()
+        .find(|m| m.contains("RELOADING=1"))
+        .expect("RELOADING=1");
     assert!(reloading.contains("MONOTONIC_USEC="), "{reloading}");
     assert!(all.contains("WATCHDOG=1"));
     d.signal("TERM");
-    assert!(d.wait_exit(Duration::from_secs(10)).is_some_and(|s| s.success()));
+    assert!(d
+        .wait_exit(Duration::from_secs(10))
+        .is_some_and(|s| s.success()));
     emu.shutdown().await;
 }
 
@@ -169,7 +213,8 @@ async fn a_window_opening_is_acted_on_within_two_seconds() {
     let config_path = home.path().join("s3prio.toml");
     // The window opens at the next full minute that is at least 15 s away, in UTC.
     let now = Utc::now();
-    let mut open = now.with_second(0).unwrap().with_nanosecond(0).unwrap() + chrono::Duration::minutes(1);
+    let mut open =
+        now.with_second(0).unwrap().with_nanosecond(0).unwrap() + chrono::Duration::minutes(1);
     if (open - now).num_seconds() < 15 {
         open += chrono::Duration::minutes(1);
     }
@@ -188,12 +233,18 @@ action = {{ set = 777 }}
         open.format("%H:%M"),
         close.format("%H:%M")
     );
-    std::fs::write(&config_path, daemon_config(&emu.endpoint_url(), home.path(), "5m", &rules)).unwrap();
+    std::fs::write(
+        &config_path,
+        daemon_config(&emu.endpoint_url(), home.path(), "5m", &rules),
+    )
+    .unwrap();
     let d = Daemon::start(&config_path, home.path(), &[]);
     d.http_addr();
     d.wait_log("s3prio started", Duration::from_secs(10));
     assert!(ids.iter().all(|id| priority(&emu, id) == 100));
-    wait_until("window opened + 5 s", Duration::from_secs(120), || Utc::now() > open + chrono::Duration::seconds(5));
+    wait_until("window opened + 5 s", Duration::from_secs(120), || {
+        Utc::now() > open + chrono::Duration::seconds(5)
+    });
     let updates = emu.priority_updates();
     let last = updates
         .iter()
@@ -223,7 +274,9 @@ async fn metrics_health_and_readiness_follow_the_service() {
     .unwrap();
     let d = Daemon::start(&config_path, home.path(), &[]);
     let addr = d.http_addr();
-    wait_until("ready", Duration::from_secs(15), || http(&addr, "GET", "/readyz").0 == 200);
+    wait_until("ready", Duration::from_secs(15), || {
+        http(&addr, "GET", "/readyz").0 == 200
+    });
 
     let (status, body) = http(&addr, "GET", "/metrics");
     assert_eq!(status, 200);
@@ -244,10 +297,14 @@ async fn metrics_health_and_readiness_follow_the_service() {
 
     // The emulator goes down: liveness stays, readiness drops.
     emu.set_down(true);
-    wait_until("not ready", Duration::from_secs(30), || http(&addr, "GET", "/readyz").0 == 503);
+    wait_until("not ready", Duration::from_secs(30), || {
+        http(&addr, "GET", "/readyz").0 == 503
+    });
     assert_eq!(http(&addr, "GET", "/healthz").0, 200);
     emu.set_down(false);
-    wait_until("ready again", Duration::from_secs(30), || http(&addr, "GET", "/readyz").0 == 200);
+    wait_until("ready again", Duration::from_secs(30), || {
+        http(&addr, "GET", "/readyz").0 == 200
+    });
 
     // On-demand trigger.
     let (status, _) = http(&addr, "POST", "/reconcile");
@@ -266,14 +323,30 @@ fn check_openmetrics(body: &str) {
             let mut it = rest.split(' ');
             let (name, ty) = (it.next().unwrap(), it.next().unwrap_or(""));
             assert!(
-                ["counter", "gauge", "histogram", "info", "unknown", "summary", "stateset", "gaugehistogram"].contains(&ty),
+                [
+                    "counter",
+                    "gauge",
+                    "histogram",
+                    "info",
+                    "unknown",
+                    "summary",
+                    "stateset",
+                    "gaugehistogram"
+                ]
+                .contains(&ty),
                 "bad type line {line}"
             );
-            assert!(types.insert(name.to_string(), ty.to_string()).is_none(), "family {name} declared twice");
+            assert!(
+                types.insert(name.to_string(), ty.to_string()).is_none(),
+                "family {name} declared twice"
+            );
         } else if line.starts_with("# HELP ") || line.starts_with("# UNIT ") {
         } else {
             let (series, value) = line.rsplit_once(' ').expect("sample line");
-            assert!(value.parse::<f64>().is_ok() || value == "+Inf" || value == "NaN", "bad value in {line}");
+            assert!(
+                value.parse::<f64>().is_ok() || value == "+Inf" || value == "NaN",
+                "bad value in {line}"
+            );
             let name = series.split('{').next().unwrap();
             let family = types.keys().find(|f| {
                 name == f.as_str()

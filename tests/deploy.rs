@@ -65,8 +65,12 @@ fn exported() -> BTreeSet<String> {
             status: "Active".into(),
         })
         .set(1);
-    m.rate_limit_current_rps.get_or_create(&Metrics::target("t")).set(1.0);
-    m.retry_delay.get_or_create(&Metrics::target("t")).observe(0.1);
+    m.rate_limit_current_rps
+        .get_or_create(&Metrics::target("t"))
+        .set(1.0);
+    m.retry_delay
+        .get_or_create(&Metrics::target("t"))
+        .observe(0.1);
     let text = m.encode();
     let mut names = BTreeSet::new();
     for line in text.lines() {

@@ -368,10 +368,7 @@ async fn updates_priority_and_status_and_reads_them_back() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        (out.job_id(), out.priority()),
-        (id.as_str(), i32::MAX)
-    );
+    assert_eq!((out.job_id(), out.priority()), (id.as_str(), i32::MAX));
     let job = c
         .describe_job()
         .account_id(ACCOUNT)
@@ -583,7 +580,11 @@ async fn typed_errors_on_the_right_calls() {
     assert!(e.into_service_error().is_not_found_exception());
     let stats = emu.stats();
     // missing id, another account's job, a missing id in another account, the removed job.
-    assert_eq!(stats.count("DescribeJob", "NotFoundException"), 4, "{stats:?}");
+    assert_eq!(
+        stats.count("DescribeJob", "NotFoundException"),
+        4,
+        "{stats:?}"
+    );
     assert!(stats.throttled >= 3);
     assert_eq!(stats.faults, 1);
     emu.shutdown().await;
@@ -605,7 +606,7 @@ async fn throttle_refuses_a_burst_and_spares_a_paced_client() {
         let id = id.clone();
         async move { c.describe_job().account_id(ACCOUNT).job_id(id).send().await }
     });
-    let results = futures_join_all(calls).await;
+    let results = futures::future::join_all(calls).await;
     let throttled = results
         .iter()
         .filter(|r| {
@@ -649,22 +650,6 @@ async fn throttle_refuses_a_burst_and_spares_a_paced_client() {
         "{paced_throttled} paced calls throttled"
     );
     emu.shutdown().await;
-}
-
-/// Runs futures concurrently on the current task (no extra dependency needed).
-async fn futures_join_all<F: std::future::Future>(
-    futs: impl IntoIterator<Item = F>,
-) -> Vec<F::Output>
-where
-    F: Send + 'static,
-    F::Output: Send + 'static,
-{
-    let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
-    let mut out = Vec::new();
-    for h in handles {
-        out.push(h.await.expect("task"));
-    }
-    out
 }
 
 /// One raw HTTP/1.1 exchange on a fresh connection; returns (status, head, body).

@@ -9,8 +9,17 @@ use common::process::*;
 use common::*;
 use s3prio::emulator::{JobSpec, JobStatus};
 
-fn urgent_config(emu: &s3prio::emulator::EmulatorHandle, home: &std::path::Path, extra: &str) -> String {
-    daemon_config(&emu.endpoint_url(), home, "2s", &format!("{extra}\n{}", policy(500)))
+fn urgent_config(
+    emu: &s3prio::emulator::EmulatorHandle,
+    home: &std::path::Path,
+    extra: &str,
+) -> String {
+    daemon_config(
+        &emu.endpoint_url(),
+        home,
+        "2s",
+        &format!("{extra}\n{}", policy(500)),
+    )
 }
 
 fn urgent_done(emu: &s3prio::emulator::EmulatorHandle, ids: &[String]) -> usize {
@@ -41,10 +50,16 @@ async fn throttle_storm_then_calm() {
     let mut d = Daemon::start(&cfg, home.path(), &[]);
     let addr = d.http_addr();
     let storm = Duration::from_secs(
-        std::env::var("S3PRIO_STORM_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(60),
+        std::env::var("S3PRIO_STORM_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(60),
     );
     tokio::time::sleep(storm).await;
-    assert!(d.child.try_wait().unwrap().is_none(), "the daemon exited during the storm");
+    assert!(
+        d.child.try_wait().unwrap().is_none(),
+        "the daemon exited during the storm"
+    );
     let during = emu.stats();
     println!(
         "storm: {} requests, {} throttled ({:.0}%), {} of 300 changes landed during it",
@@ -53,9 +68,16 @@ async fn throttle_storm_then_calm() {
         100.0 * during.throttled as f64 / during.total.max(1) as f64,
         urgent_done(&emu, &ids)
     );
-    assert!(during.throttled * 3 > during.total, "the storm throttled: {during:?}");
+    assert!(
+        during.throttled * 3 > during.total,
+        "the storm throttled: {during:?}"
+    );
     emu.set_throttle_fraction(0.0);
-    wait_until("all changes after the storm", Duration::from_secs(120), || urgent_done(&emu, &ids) == 300);
+    wait_until(
+        "all changes after the storm",
+        Duration::from_secs(120),
+        || urgent_done(&emu, &ids) == 300,
+    );
 
     let (_, metrics) = http(&addr, "GET", "/metrics");
     let hist = retry_histogram(&metrics);
@@ -69,13 +91,22 @@ async fn throttle_storm_then_calm() {
         }
         prev = *n;
     }
-    assert!(buckets_used >= 4, "delays spread over several buckets (jitter + growth): {hist:?}");
+    assert!(
+        buckets_used >= 4,
+        "delays spread over several buckets (jitter + growth): {hist:?}"
+    );
     // The backoff floor is a quarter of the 50 ms base: no retry waits less than 12.5 ms.
-    let under_10ms = hist.iter().find(|(le, _)| le == "0.01").map(|(_, n)| *n).unwrap_or(0);
+    let under_10ms = hist
+        .iter()
+        .find(|(le, _)| le == "0.01")
+        .map(|(_, n)| *n)
+        .unwrap_or(0);
     assert_eq!(under_10ms, 0, "no retry without a delay");
     assert!(d.child.try_wait().unwrap().is_none());
     d.signal("TERM");
-    assert!(d.wait_exit(Duration::from_secs(15)).is_some_and(|s| s.success()));
+    assert!(d
+        .wait_exit(Duration::from_secs(15))
+        .is_some_and(|s| s.success()));
     emu.shutdown().await;
 }
 
@@ -87,24 +118,40 @@ async fn emulator_down_then_back() {
     let cfg = home.path().join("s3prio.toml");
     std::fs::write(
         &cfg,
-        urgent_config(&emu, home.path(), "").replace("requests_per_second = 200", "requests_per_second = 10"),
+        urgent_config(&emu, home.path(), "")
+            .replace("requests_per_second = 200", "requests_per_second = 10"),
     )
     .unwrap();
     let d = Daemon::start(&cfg, home.path(), &[]);
     let addr = d.http_addr();
-    wait_until("some changes", Duration::from_secs(20), || urgent_done(&emu, &ids) >= 5);
+    wait_until("some changes", Duration::from_secs(20), || {
+        urgent_done(&emu, &ids) >= 5
+    });
     // Down mid-cycle (50 writes at 10/s take 5 s).
     emu.set_down(true);
     let down_for = Duration::from_secs(
-        std::env::var("S3PRIO_OUTAGE_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(30),
+        std::env::var("S3PRIO_OUTAGE_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(30),
     );
     let went_down = Instant::now();
-    wait_until("readiness 503", Duration::from_secs(25), || http(&addr, "GET", "/readyz").0 == 503);
-    assert_eq!(http(&addr, "GET", "/healthz").0, 200, "liveness never depends on AWS");
+    wait_until("readiness 503", Duration::from_secs(25), || {
+        http(&addr, "GET", "/readyz").0 == 503
+    });
+    assert_eq!(
+        http(&addr, "GET", "/healthz").0,
+        200,
+        "liveness never depends on AWS"
+    );
     tokio::time::sleep(down_for.saturating_sub(went_down.elapsed())).await;
     emu.set_down(false);
-    wait_until("readiness 200", Duration::from_secs(60), || http(&addr, "GET", "/readyz").0 == 200);
-    wait_until("all changes", Duration::from_secs(30), || urgent_done(&emu, &ids) == 50);
+    wait_until("readiness 200", Duration::from_secs(60), || {
+        http(&addr, "GET", "/readyz").0 == 200
+    });
+    wait_until("all changes", Duration::from_secs(30), || {
+        urgent_done(&emu, &ids) == 50
+    });
     println!("outage of {down_for:?}: recovered, 50/50 changes landed");
     emu.shutdown().await;
 }
@@ -138,10 +185,19 @@ async fn kill_dash_nine_mid_cycle_loses_no_baseline() {
     };
     std::fs::write(&cfg, text(&open_now)).unwrap();
     let mut d = Daemon::start(&cfg, home.path(), &[]);
-    let raised = || ids.iter().enumerate().filter(|(i, id)| priority(&emu, id) == 1100 + *i as i32).count();
+    let raised = || {
+        ids.iter()
+            .enumerate()
+            .filter(|(i, id)| priority(&emu, id) == 1100 + *i as i32)
+            .count()
+    };
     let t0 = Instant::now();
     while raised() < 20 {
-        assert!(t0.elapsed() < Duration::from_secs(30), "nothing raised:\n{}", d.log());
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "nothing raised:\n{}",
+            d.log()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     d.signal("KILL");
@@ -158,7 +214,9 @@ async fn kill_dash_nine_mid_cycle_loses_no_baseline() {
     std::fs::write(&cfg, text(&closed_now)).unwrap();
     let _d3 = Daemon::start(&cfg, home.path(), &[]);
     wait_until("all restored", Duration::from_secs(60), || {
-        ids.iter().enumerate().all(|(i, id)| priority(&emu, id) == 100 + i as i32)
+        ids.iter()
+            .enumerate()
+            .all(|(i, id)| priority(&emu, id) == 100 + i as i32)
     });
     emu.shutdown().await;
 }
@@ -171,12 +229,15 @@ async fn jobs_finish_and_appear_during_cycles() {
     let cfg = home.path().join("s3prio.toml");
     std::fs::write(
         &cfg,
-        urgent_config(&emu, home.path(), "").replace("requests_per_second = 200", "requests_per_second = 40"),
+        urgent_config(&emu, home.path(), "")
+            .replace("requests_per_second = 200", "requests_per_second = 40"),
     )
     .unwrap();
     let d = Daemon::start(&cfg, home.path(), &[]);
     let addr = d.http_addr();
-    wait_until("some changes", Duration::from_secs(20), || urgent_done(&emu, &ids) >= 10);
+    wait_until("some changes", Duration::from_secs(20), || {
+        urgent_done(&emu, &ids) >= 10
+    });
     // 30 jobs vanish (NotFound on write), 20 complete, 50 new urgent jobs appear.
     let mut gone = 0;
     for id in ids.iter().rev().take(30) {
@@ -200,10 +261,14 @@ async fn jobs_finish_and_appear_during_cycles() {
         })
         .collect();
     let alive: Vec<String> = ids[..150].to_vec();
-    wait_until("remaining and new jobs raised", Duration::from_secs(60), || {
-        urgent_done(&emu, &alive) == 150 && urgent_done(&emu, &fresh) == 50
+    wait_until(
+        "remaining and new jobs raised",
+        Duration::from_secs(60),
+        || urgent_done(&emu, &alive) == 150 && urgent_done(&emu, &fresh) == 50,
+    );
+    wait_until("ready", Duration::from_secs(10), || {
+        http(&addr, "GET", "/readyz").0 == 200
     });
-    wait_until("ready", Duration::from_secs(10), || http(&addr, "GET", "/readyz").0 == 200);
     println!("{gone} jobs vanished mid-cycle, 20 completed, 50 appeared: all handled");
     let log = d.log();
     assert!(!log.contains("panicked"), "{log}");
@@ -220,7 +285,9 @@ async fn reload_storm_ends_on_the_last_valid_policy() {
     std::fs::write(&cfg, text(300)).unwrap();
     let mut d = Daemon::start(&cfg, home.path(), &[]);
     let addr = d.http_addr();
-    wait_until("first policy", Duration::from_secs(15), || urgent_done_at(&emu, &ids[..5], 300));
+    wait_until("first policy", Duration::from_secs(15), || {
+        urgent_done_at(&emu, &ids[..5], 300)
+    });
     // 50 edits in 10 s; every third one invalid; the last one valid.
     for i in 0..50 {
         let body = if i % 3 == 2 {
@@ -232,14 +299,20 @@ async fn reload_storm_ends_on_the_last_valid_policy() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let last = 400 + 49;
-    wait_until("final policy applied", Duration::from_secs(15), || urgent_done_at(&emu, &ids[..5], last));
+    wait_until("final policy applied", Duration::from_secs(15), || {
+        urgent_done_at(&emu, &ids[..5], last)
+    });
     assert!(d.child.try_wait().unwrap().is_none(), "no crash");
     let (_, metrics) = http(&addr, "GET", "/metrics");
     assert!(metrics.contains("s3prio_config_last_reload_successful 1"));
     let rejected = d.log().matches("config reload rejected").count();
-    println!("reload storm: 50 edits, {rejected} rejected reloads logged, final policy {last} applied");
+    println!(
+        "reload storm: 50 edits, {rejected} rejected reloads logged, final policy {last} applied"
+    );
     d.signal("TERM");
-    assert!(d.wait_exit(Duration::from_secs(10)).is_some_and(|s| s.success()));
+    assert!(d
+        .wait_exit(Duration::from_secs(10))
+        .is_some_and(|s| s.success()));
     emu.shutdown().await;
 }
 

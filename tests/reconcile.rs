@@ -49,10 +49,19 @@ action = {{ set = 900 }}
     };
     emu.reset_stats();
     let first = run();
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let s = emu.stats();
     assert_eq!(s.count("UpdateJobPriority", "ok"), 300, "{s:?}");
-    assert_eq!(s.by_operation.get("UpdateJobPriority").map(|m| m.values().sum::<u64>()), Some(300));
+    assert_eq!(
+        s.by_operation
+            .get("UpdateJobPriority")
+            .map(|m| m.values().sum::<u64>()),
+        Some(300)
+    );
     for id in &ids[..300] {
         assert_eq!(priority(&emu, id), 900);
     }
@@ -61,13 +70,21 @@ action = {{ set = 900 }}
     }
     // Every write has its audit line.
     let stdout = String::from_utf8_lossy(&first.stdout);
-    assert_eq!(stdout.matches("\"event\":\"priority_changed\"").count(), 300, "{stdout}");
+    assert_eq!(
+        stdout.matches("\"event\":\"priority_changed\"").count(),
+        300,
+        "{stdout}"
+    );
 
     emu.reset_stats();
     let second = run();
     assert!(second.status.success());
     let s = emu.stats();
-    assert_eq!(s.by_operation.get("UpdateJobPriority"), None, "second run wrote: {s:?}");
+    assert_eq!(
+        s.by_operation.get("UpdateJobPriority"),
+        None,
+        "second run wrote: {s:?}"
+    );
     emu.shutdown().await;
 }
 
@@ -93,21 +110,36 @@ action = {{ set = 900 }}
     let mut rig = rig(&cfg).await;
     emu.reset_stats();
     let now = Utc::now();
-    let first = rig.reconciler.cycle(&cfg, now, CycleMode::default()).await.unwrap();
+    let first = rig
+        .reconciler
+        .cycle(&cfg, now, CycleMode::default())
+        .await
+        .unwrap();
     assert_eq!(first.plan.changes.len(), 0);
     let s = emu.stats();
     println!("first cycle: {:?}", s.by_operation);
     assert_eq!(s.count("ListJobs", "ok"), 10);
-    assert_eq!(s.count("GetJobTagging", "ok"), 1500, "only the etl jobs' tags are needed");
+    assert_eq!(
+        s.count("GetJobTagging", "ok"),
+        1500,
+        "only the etl jobs' tags are needed"
+    );
     assert_eq!(s.total, 1510);
 
     emu.reset_stats();
-    let second = rig.reconciler.cycle(&cfg, now, CycleMode::default()).await.unwrap();
+    let second = rig
+        .reconciler
+        .cycle(&cfg, now, CycleMode::default())
+        .await
+        .unwrap();
     assert_eq!(second.listed, 10_000);
     let s = emu.stats();
     println!("second cycle: {:?}", s.by_operation);
     assert_eq!(s.count("ListJobs", "ok"), 10);
-    assert_eq!(s.total, 10, "a steady-state cycle is 10 ListJobs calls and nothing else");
+    assert_eq!(
+        s.total, 10,
+        "a steady-state cycle is 10 ListJobs calls and nothing else"
+    );
     emu.shutdown().await;
 }
 
@@ -118,10 +150,18 @@ fn retry_delay_buckets(metrics: &s3prio::telemetry::Metrics) -> (u64, u64) {
     let mut under_10ms = 0;
     for line in text.lines() {
         if line.starts_with("s3prio_retry_delay_seconds_count") {
-            count += line.rsplit(' ').next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            count += line
+                .rsplit(' ')
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
         }
         if line.starts_with("s3prio_retry_delay_seconds_bucket") && line.contains("le=\"0.01\"") {
-            under_10ms += line.rsplit(' ').next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            under_10ms += line
+                .rsplit(' ')
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
         }
     }
     (count, under_10ms)
@@ -157,7 +197,11 @@ action = {{ set = 500 }}
     let mut rig = rig(&cfg).await;
     emu.reset_stats();
     let started = Instant::now();
-    let report = rig.reconciler.cycle(&cfg, Utc::now(), CycleMode::default()).await.unwrap();
+    let report = rig
+        .reconciler
+        .cycle(&cfg, Utc::now(), CycleMode::default())
+        .await
+        .unwrap();
     let elapsed = started.elapsed();
     let s = emu.stats();
     let throttled_pct = 100.0 * s.throttled as f64 / s.total as f64;
@@ -205,7 +249,11 @@ action = {{ set = 500 }}
         ),
     ));
     let mut rig = rig(&cfg).await;
-    let report = rig.reconciler.cycle(&cfg, Utc::now(), CycleMode::default()).await.unwrap();
+    let report = rig
+        .reconciler
+        .cycle(&cfg, Utc::now(), CycleMode::default())
+        .await
+        .unwrap();
     let s = emu.stats();
     println!(
         "faults: {} requests, {} InternalServiceException, {} dropped; {}",
@@ -263,7 +311,11 @@ action = {{ set = 500 }}
     );
     let report = report.unwrap();
     let s = emu.stats();
-    println!("vanished: {} removed mid-cycle; {}", removed.len(), report.summary());
+    println!(
+        "vanished: {} removed mid-cycle; {}",
+        removed.len(),
+        report.summary()
+    );
     assert!(!removed.is_empty());
     assert_eq!(report.vanished, removed.len());
     assert_eq!(
@@ -300,7 +352,11 @@ async fn restart_keeps_baselines(baseline_toml: &str) {
     let after = Utc.with_ymd_and_hms(2026, 12, 1, 23, 0, 0).unwrap();
     {
         let mut rig = rig(&cfg).await;
-        let r = rig.reconciler.cycle(&cfg, inside, CycleMode::default()).await.unwrap();
+        let r = rig
+            .reconciler
+            .cycle(&cfg, inside, CycleMode::default())
+            .await
+            .unwrap();
         assert_eq!(r.written, 10);
         for id in &ids[..10] {
             assert_eq!(priority(&emu, id), 900);
@@ -308,10 +364,18 @@ async fn restart_keeps_baselines(baseline_toml: &str) {
         // The process dies here: nothing in memory survives.
     }
     let mut rig = rig(&cfg).await;
-    let r = rig.reconciler.cycle(&cfg, after, CycleMode::default()).await.unwrap();
+    let r = rig
+        .reconciler
+        .cycle(&cfg, after, CycleMode::default())
+        .await
+        .unwrap();
     assert_eq!(r.written, 10, "{}", r.summary());
     for id in &ids {
-        assert_eq!(priority(&emu, id), 120, "back at its own priority after the window");
+        assert_eq!(
+            priority(&emu, id),
+            120,
+            "back at its own priority after the window"
+        );
     }
     emu.shutdown().await;
 }
@@ -334,10 +398,16 @@ async fn tag_store_keeps_the_jobs_other_tags() {
     let cfg = parse(&config_text(&emu.endpoint_url(), 500.0, WINDOW_POLICY));
     let mut rig = rig(&cfg).await;
     let inside = Utc.with_ymd_and_hms(2026, 12, 1, 15, 0, 0).unwrap();
-    rig.reconciler.cycle(&cfg, inside, CycleMode::default()).await.unwrap();
+    rig.reconciler
+        .cycle(&cfg, inside, CycleMode::default())
+        .await
+        .unwrap();
     let job = emu.job(ACCOUNT, &ids[0]).unwrap();
-    let tags: std::collections::BTreeMap<_, _> =
-        job.tags.iter().map(|t| (t.key.as_str(), t.value.as_str())).collect();
+    let tags: std::collections::BTreeMap<_, _> = job
+        .tags
+        .iter()
+        .map(|t| (t.key.as_str(), t.value.as_str()))
+        .collect();
     assert_eq!(tags.get("urgent"), Some(&"true"));
     assert_eq!(tags.get("team"), Some(&"data"));
     assert_eq!(tags.get("s3prio/baseline"), Some(&"120"));
@@ -359,11 +429,18 @@ async fn manual_change(on_manual_change: &str) -> (i32, usize) {
     ));
     let mut rig = rig(&cfg).await;
     let inside = Utc.with_ymd_and_hms(2026, 12, 1, 15, 0, 0).unwrap();
-    rig.reconciler.cycle(&cfg, inside, CycleMode::default()).await.unwrap();
+    rig.reconciler
+        .cycle(&cfg, inside, CycleMode::default())
+        .await
+        .unwrap();
     assert_eq!(priority(&emu, &ids[0]), 900);
     // An operator sets one job by hand.
     emu.set_priority_direct(ACCOUNT, &ids[0], 333);
-    let r = rig.reconciler.cycle(&cfg, inside, CycleMode::default()).await.unwrap();
+    let r = rig
+        .reconciler
+        .cycle(&cfg, inside, CycleMode::default())
+        .await
+        .unwrap();
     let p = priority(&emu, &ids[0]);
     emu.shutdown().await;
     (p, r.plan.hands_off.len())
@@ -387,11 +464,19 @@ async fn a_persons_change_is_reverted_with_override() {
 async fn ignore_tag_takes_a_job_out_of_management() {
     let emu = quiet_emulator().await;
     let ids = insert_jobs(&emu, 3, 3, 120);
-    emu.set_tags_direct(ACCOUNT, &ids[1], vec![tag("urgent", "true"), tag("s3prio/ignore", "true")]);
+    emu.set_tags_direct(
+        ACCOUNT,
+        &ids[1],
+        vec![tag("urgent", "true"), tag("s3prio/ignore", "true")],
+    );
     let cfg = parse(&config_text(&emu.endpoint_url(), 500.0, WINDOW_POLICY));
     let mut rig = rig(&cfg).await;
     let inside = Utc.with_ymd_and_hms(2026, 12, 1, 15, 0, 0).unwrap();
-    let r = rig.reconciler.cycle(&cfg, inside, CycleMode::default()).await.unwrap();
+    let r = rig
+        .reconciler
+        .cycle(&cfg, inside, CycleMode::default())
+        .await
+        .unwrap();
     assert_eq!(r.written, 2);
     assert_eq!(priority(&emu, &ids[1]), 120);
     emu.shutdown().await;
@@ -420,12 +505,19 @@ action = {{ set = 500 }}
     ));
     let mut rig = rig(&cfg).await;
     emu.reset_stats();
-    let r = rig.reconciler.cycle(&cfg, Utc::now(), CycleMode::default()).await.unwrap();
+    let r = rig
+        .reconciler
+        .cycle(&cfg, Utc::now(), CycleMode::default())
+        .await
+        .unwrap();
     let blocked = r.plan.blocked.as_ref().expect("blocked");
     assert_eq!((blocked.would_change, blocked.limit), (300, 50));
     assert_eq!(r.written, 0);
     assert_eq!(emu.stats().by_operation.get("UpdateJobPriority"), None);
-    assert!(rig.metrics.encode().contains("s3prio_blast_radius_blocked_total{target=\"emu\"} 1"));
+    assert!(rig
+        .metrics
+        .encode()
+        .contains("s3prio_blast_radius_blocked_total{target=\"emu\"} 1"));
     assert!(r.summary().contains("BLOCKED"));
     emu.shutdown().await;
 }
@@ -446,7 +538,11 @@ async fn dry_run_writes_nothing() {
     let mut rig = rig(&cfg).await;
     let mut events = rig.audit.subscribe();
     emu.reset_stats();
-    let r = rig.reconciler.cycle(&cfg, Utc::now(), CycleMode::default()).await.unwrap();
+    let r = rig
+        .reconciler
+        .cycle(&cfg, Utc::now(), CycleMode::default())
+        .await
+        .unwrap();
     assert_eq!(r.plan.changes.len(), 20);
     assert_eq!(r.written, 0);
     let s = emu.stats();
@@ -462,20 +558,32 @@ fn no_credentials_fails_fast_with_one_clear_message() {
     let cfg_path = dir.path().join("s3prio.toml");
     std::fs::write(
         &cfg_path,
-        config_text("http://127.0.0.1:9", 10.0, "[[rules]]\nname = \"r\"\naction = { set = 5 }\n"),
+        config_text(
+            "http://127.0.0.1:9",
+            10.0,
+            "[[rules]]\nname = \"r\"\naction = { set = 5 }\n",
+        ),
     )
     .unwrap();
     let mut cmd = std::process::Command::new(s3prio_bin());
     cmd.args(["apply", "--once", "--log-format", "text", "--config"])
         .arg(&cfg_path);
     child_env(&mut cmd, dir.path());
-    cmd.env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY");
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY");
     let started = Instant::now();
     let out = cmd.output().expect("runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stderr}");
     assert!(!out.status.success());
     assert!(stderr.contains("no usable AWS credentials"), "{stderr}");
-    assert!(stderr.contains("environment") && stderr.contains("web identity"), "{stderr}");
-    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert!(
+        stderr.contains("environment") && stderr.contains("web identity"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
 }

@@ -28,7 +28,10 @@ fn rss_kib(pid: u32) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "10-minute soak; run with --ignored"]
 async fn soak_churning_emulator() {
-    let secs: u64 = std::env::var("S3PRIO_SOAK_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(600);
+    let secs: u64 = std::env::var("S3PRIO_SOAK_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(600);
     let emu = emulator::start(EmulatorOptions {
         jobs: 3000,
         seed: 11,
@@ -56,7 +59,11 @@ name = "restores-in-window"
 when = { operation = ["S3InitiateRestoreObject"], in_window = "always-switching" }
 action = { raise = 50 }
 "#;
-    std::fs::write(&cfg, daemon_config(&emu.endpoint_url(), home.path(), "10s", rules)).unwrap();
+    std::fs::write(
+        &cfg,
+        daemon_config(&emu.endpoint_url(), home.path(), "10s", rules),
+    )
+    .unwrap();
     let d = Daemon::start(&cfg, home.path(), &[("RUST_LOG", "info".to_string())]);
     let pid = d.child.id();
     let start = Instant::now();
@@ -70,7 +77,11 @@ action = { raise = 50 }
                 description: Some(format!("soak job {created}-{i}")),
                 priority: 50,
                 status: JobStatus::New,
-                tags: if i == 0 { vec![tag("urgent", "true")] } else { vec![] },
+                tags: if i == 0 {
+                    vec![tag("urgent", "true")]
+                } else {
+                    vec![]
+                },
                 ..Default::default()
             });
         }
@@ -79,7 +90,11 @@ action = { raise = 50 }
         samples.push((start.elapsed().as_secs(), rss_kib(pid)));
         assert!(d.child.id() == pid);
     }
-    let warm = samples.iter().find(|(t, _)| *t >= 60).map(|s| s.1).unwrap_or(0);
+    let warm = samples
+        .iter()
+        .find(|(t, _)| *t >= 60)
+        .map(|s| s.1)
+        .unwrap_or(0);
     let end = samples.last().map(|s| s.1).unwrap_or(0);
     let peak = samples.iter().map(|s| s.1).max().unwrap_or(0);
     let log = d.log();
@@ -94,11 +109,17 @@ action = { raise = 50 }
         stats.dropped,
         stats.throttled
     );
-    println!("RSS after warm-up (60 s): {} KiB; at end: {} KiB; peak {} KiB", warm, end, peak);
+    println!(
+        "RSS after warm-up (60 s): {} KiB; at end: {} KiB; peak {} KiB",
+        warm, end, peak
+    );
     println!("priority updates seen by the emulator: {updates}; audit lines: {audited}");
     assert!(!log.contains("panicked"), "panic in the log");
     assert_eq!(audited, updates, "every change audited");
-    assert!(end <= warm + warm / 5 + 2048, "RSS grew from {warm} to {end} KiB");
+    assert!(
+        end <= warm + warm / 5 + 2048,
+        "RSS grew from {warm} to {end} KiB"
+    );
     drop(d);
     emu.shutdown().await;
 }

@@ -123,9 +123,9 @@ where
                 FailureKind::Throttled
             }
             Some("NotFoundException") => FailureKind::NotFound,
-            Some("InternalServiceException") | Some("ServiceUnavailable") | Some("InternalError") => {
-                FailureKind::Transient
-            }
+            Some("InternalServiceException")
+            | Some("ServiceUnavailable")
+            | Some("InternalError") => FailureKind::Transient,
             Some(_) => FailureKind::BadRequest,
             // A body without a code: judge by the status.
             None => {
@@ -153,7 +153,9 @@ where
     E: StdError + 'static,
 {
     let text = format!("{}", DisplayErrorContext(err)).to_ascii_lowercase();
-    text.contains("credential") || text.contains("no identity") || text.contains("identity resolver")
+    text.contains("credential")
+        || text.contains("no identity")
+        || text.contains("identity resolver")
 }
 
 fn short_message<E>(err: &SdkError<E, HttpResponse>) -> String
@@ -247,7 +249,10 @@ impl CallContext {
                 .rate_limit_current_rps
                 .get_or_create(&target)
                 .set(self.pace.current_rps());
-            if !kind.retryable() || attempt >= self.backoff.max_attempts || self.shutdown.is_cancelled() {
+            if !kind.retryable()
+                || attempt >= self.backoff.max_attempts
+                || self.shutdown.is_cancelled()
+            {
                 return Err(CallError::Failed {
                     operation,
                     kind,
@@ -306,7 +311,10 @@ mod tests {
             let step = (0.1 * 2f64.powi(retry as i32 - 1)).min(2.0);
             for _ in 0..200 {
                 let d = b.delay(retry, &mut rng).as_secs_f64();
-                assert!(d >= step / 4.0 - 1e-9 && d <= step + 1e-9, "retry {retry}: {d}");
+                assert!(
+                    d >= step / 4.0 - 1e-9 && d <= step + 1e-9,
+                    "retry {retry}: {d}"
+                );
             }
         }
     }

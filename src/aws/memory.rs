@@ -97,10 +97,17 @@ impl FileStore {
             source,
         };
         let bytes = serde_json::to_vec_pretty(state).map_err(|e| io(std::io::Error::other(e)))?;
-        let dir = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = self
+            .path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let tmp = dir.join(format!(
             ".{}.tmp",
-            self.path.file_name().and_then(|n| n.to_str()).unwrap_or("s3prio-state")
+            self.path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("s3prio-state")
         ));
         let mut f = std::fs::File::create(&tmp).map_err(io)?;
         f.write_all(&bytes).map_err(io)?;
@@ -143,7 +150,8 @@ pub fn job_key(job: &Job) -> String {
 }
 
 fn parse_priority(v: Option<&String>) -> Option<Priority> {
-    v.and_then(|s| s.parse::<Priority>().ok()).filter(|p| *p >= 0)
+    v.and_then(|s| s.parse::<Priority>().ok())
+        .filter(|p| *p >= 0)
 }
 
 impl MemoryStore {
@@ -152,7 +160,10 @@ impl MemoryStore {
             .stores
             .contains(&StoreKind::Tag)
             .then(|| TagKeys::new(&settings.tag_prefix));
-        let file = match (&settings.state_file, settings.stores.contains(&StoreKind::File)) {
+        let file = match (
+            &settings.state_file,
+            settings.stores.contains(&StoreKind::File),
+        ) {
             (Some(path), true) => Some(FileStore::open(path)?),
             _ => None,
         };
@@ -194,7 +205,11 @@ impl MemoryStore {
     }
 
     /// Records memories in the file store (one atomic save for the whole batch).
-    pub fn record_file(&self, entries: &[(String, JobMemory)], now_unix: i64) -> Result<(), StoreError> {
+    pub fn record_file(
+        &self,
+        entries: &[(String, JobMemory)],
+        now_unix: i64,
+    ) -> Result<(), StoreError> {
         let Some(file) = &self.file else {
             return Ok(());
         };
@@ -329,13 +344,20 @@ mod tests {
             hands_off: false,
         };
         let store = MemoryStore::open(&settings).expect("open");
-        store.record_file(&[(job_key(&job(None)), mem)], 1_000).expect("record");
+        store
+            .record_file(&[(job_key(&job(None)), mem)], 1_000)
+            .expect("record");
         drop(store);
         let store = MemoryStore::open(&settings).expect("reopen");
         assert_eq!(store.memory_for(&job(None)), Some(mem));
         // Not listed for more than two weeks: forgotten.
         store
-            .mark_seen("123456789012", "us-east-1", &HashMap::new(), 1_000 + FORGET_AFTER_SECS + 1)
+            .mark_seen(
+                "123456789012",
+                "us-east-1",
+                &HashMap::new(),
+                1_000 + FORGET_AFTER_SECS + 1,
+            )
             .expect("mark");
         assert_eq!(store.memory_for(&job(None)), None);
     }

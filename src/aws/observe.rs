@@ -52,7 +52,10 @@ pub async fn list_jobs(
     region: &str,
     statuses: &[JobStatus],
 ) -> Result<Vec<Job>, CallError> {
-    let filter: Vec<SdkStatus> = statuses.iter().map(|s| SdkStatus::from(s.as_str())).collect();
+    let filter: Vec<SdkStatus> = statuses
+        .iter()
+        .map(|s| SdkStatus::from(s.as_str()))
+        .collect();
     let mut jobs = Vec::new();
     let mut token: Option<String> = None;
     let mut skipped = 0usize;

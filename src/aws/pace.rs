@@ -191,6 +191,10 @@ mod tests {
             pace.acquire().await;
         }
         // 6 permits at 20/s, starting from an empty bucket: at least 5 intervals of 50 ms.
-        assert!(start.elapsed() >= Duration::from_millis(240), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() >= Duration::from_millis(240),
+            "{:?}",
+            start.elapsed()
+        );
     }
 }

@@ -73,7 +73,9 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
         None => None,
     };
     let text = match &args.config {
-        Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+        }
         None => DEMO_CONFIG.to_string(),
     };
     crate::telemetry::logging::init(crate::telemetry::logging::Format::Text, Some("warn"));
@@ -183,7 +185,10 @@ mod tests {
     #[test]
     fn demo_starts_before_nine_on_a_weekday() {
         // A Saturday afternoon: the next start is Monday 08:59:30 New York.
-        let sat = Utc.with_ymd_and_hms(2026, 11, 28, 18, 0, 0).single().expect("valid");
+        let sat = Utc
+            .with_ymd_and_hms(2026, 11, 28, 18, 0, 0)
+            .single()
+            .expect("valid");
         let start = demo_start(sat).with_timezone(&New_York);
         assert_eq!(start.weekday(), Weekday::Mon);
         assert_eq!(start.format("%H:%M:%S").to_string(), "08:59:30");

@@ -45,7 +45,16 @@ async fn reconcilers(
     let audit = Audit::new(metrics.clone());
     let mut ok = Vec::new();
     let mut failed = Vec::new();
-    for r in build_reconcilers(cfg, overrides, store, metrics, audit, CancellationToken::new()).await {
+    for r in build_reconcilers(
+        cfg,
+        overrides,
+        store,
+        metrics,
+        audit,
+        CancellationToken::new(),
+    )
+    .await
+    {
         match r {
             Ok(rec) => ok.push(rec),
             Err(e) => failed.push(e.to_string()),
@@ -65,9 +74,10 @@ pub async fn apply(args: &ApplyArgs, overrides: &ClientOverrides) -> Result<Stri
     let (recs, mut failed) = reconcilers(&cfg, overrides, store).await;
     let now = Utc::now();
     let cfg_ref = &cfg;
-    let results = futures::future::join_all(recs.into_iter().map(|mut rec| async move {
-        rec.cycle(cfg_ref, now, CycleMode::default()).await
-    }))
+    let results = futures::future::join_all(
+        recs.into_iter()
+            .map(|mut rec| async move { rec.cycle(cfg_ref, now, CycleMode::default()).await }),
+    )
     .await;
     let mut lines = Vec::new();
     for r in results {

@@ -35,7 +35,11 @@ impl Clock {
         Clock {
             origin_real: Instant::now(),
             origin: start,
-            speed: if speed.is_finite() && speed > 0.0 { speed } else { 1.0 },
+            speed: if speed.is_finite() && speed > 0.0 {
+                speed
+            } else {
+                1.0
+            },
         }
     }
 

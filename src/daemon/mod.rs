@@ -118,12 +118,19 @@ fn status_line(cfg: &Config) -> String {
         "running: {} target(s), {} rule(s){}",
         cfg.targets.len(),
         cfg.policy.rule_count(),
-        if cfg.reconcile.dry_run { ", dry run" } else { "" }
+        if cfg.reconcile.dry_run {
+            ", dry run"
+        } else {
+            ""
+        }
     )
 }
 
 /// Loads the config (with the `--dry-run` flag applied). Errors carry file:line:col.
-pub fn load_config(path: &std::path::Path, dry_run: bool) -> Result<(reload::ConfigSource, Config), ConfigError> {
+pub fn load_config(
+    path: &std::path::Path,
+    dry_run: bool,
+) -> Result<(reload::ConfigSource, Config), ConfigError> {
     let (source, mut cfg) = reload::ConfigSource::load(path)?;
     if dry_run {
         cfg.reconcile.dry_run = true;
@@ -190,7 +197,11 @@ pub async fn run(
     tracing::info!(status = %status_line(&cfg_rx.borrow()), "s3prio started");
 
     if let Some(interval) = notify::watchdog_interval() {
-        loops.spawn(watchdog_task(interval / 2, shared.health.clone(), shutdown.clone()));
+        loops.spawn(watchdog_task(
+            interval / 2,
+            shared.health.clone(),
+            shutdown.clone(),
+        ));
     }
 
     // Reload and signals.
@@ -328,7 +339,9 @@ async fn cron_task(
             };
             match built.await {
                 Ok(s) => scheduler = Some(s),
-                Err(e) => tracing::error!(cron = %expr, error = %e, "cannot start the cron schedule; falling back to reloads and triggers"),
+                Err(e) => {
+                    tracing::error!(cron = %expr, error = %e, "cannot start the cron schedule; falling back to reloads and triggers")
+                }
             }
         }
         let stop = tokio::select! {
@@ -380,7 +393,12 @@ async fn target_loop(mut l: TargetLoop) {
     loop {
         l.heartbeat.beat();
         let cfg = l.cfg_rx.borrow_and_update().clone();
-        let Some(target) = cfg.targets.iter().find(|t| t.name == l.target_name).cloned() else {
+        let Some(target) = cfg
+            .targets
+            .iter()
+            .find(|t| t.name == l.target_name)
+            .cloned()
+        else {
             tracing::warn!(target_name = %l.target_name, "target no longer in the config; its loop stops");
             return;
         };
@@ -402,8 +420,16 @@ async fn target_loop(mut l: TargetLoop) {
                     ));
                 }
                 Err(e) => {
-                    l.shared.metrics.credential_errors.get_or_create(&labels).inc();
-                    l.shared.metrics.reconcile_failures.get_or_create(&labels).inc();
+                    l.shared
+                        .metrics
+                        .credential_errors
+                        .get_or_create(&labels)
+                        .inc();
+                    l.shared
+                        .metrics
+                        .reconcile_failures
+                        .get_or_create(&labels)
+                        .inc();
                     l.shared.health.cycle_finished(&l.target_name, false);
                     tracing::error!(target_name = %l.target_name, error = %e, "target unavailable; retrying in {:?}", SETUP_RETRY);
                 }
@@ -426,7 +452,11 @@ async fn target_loop(mut l: TargetLoop) {
                             .get_or_create(&labels)
                             .set(chrono::Utc::now().timestamp_millis() as f64 / 1000.0);
                     } else {
-                        l.shared.metrics.reconcile_failures.get_or_create(&labels).inc();
+                        l.shared
+                            .metrics
+                            .reconcile_failures
+                            .get_or_create(&labels)
+                            .inc();
                     }
                     let line = report.summary();
                     if report.written > 0 || !ok || report.plan.blocked.is_some() {
@@ -438,7 +468,11 @@ async fn target_loop(mut l: TargetLoop) {
                 }
                 Err(e) => {
                     l.shared.health.cycle_finished(&l.target_name, false);
-                    l.shared.metrics.reconcile_failures.get_or_create(&labels).inc();
+                    l.shared
+                        .metrics
+                        .reconcile_failures
+                        .get_or_create(&labels)
+                        .inc();
                     tracing::error!(target_name = %l.target_name, error = %e, "cycle failed; the loop goes on");
                 }
             }

@@ -116,7 +116,15 @@ pub fn restart_needed(old: &Config, new: &Config) -> Vec<String> {
     let names = |c: &Config| {
         c.targets
             .iter()
-            .map(|t| (t.name.clone(), t.account_id.clone(), t.region.clone(), t.endpoint_url.clone(), t.role_arn.clone()))
+            .map(|t| {
+                (
+                    t.name.clone(),
+                    t.account_id.clone(),
+                    t.region.clone(),
+                    t.endpoint_url.clone(),
+                    t.role_arn.clone(),
+                )
+            })
             .collect::<Vec<_>>()
     };
     if names(old) != names(new) {
@@ -191,4 +199,3 @@ pub fn watch_dir(
     });
     Ok(rx)
 }
-

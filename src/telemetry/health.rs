@@ -62,7 +62,10 @@ impl Health {
     }
 
     pub fn register_loop(&self, hb: std::sync::Arc<Heartbeat>) {
-        self.loops.lock().unwrap_or_else(|e| e.into_inner()).push(hb);
+        self.loops
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(hb);
     }
 
     pub fn register_target(&self, name: &str) {

@@ -167,9 +167,10 @@ impl Metrics {
             "Calls that failed because no valid AWS credentials could be loaded",
             credential_errors.clone(),
         );
-        let retry_delay = Family::<TargetLabels, Histogram, fn() -> Histogram>::new_with_constructor(
-            delay_histogram,
-        );
+        let retry_delay =
+            Family::<TargetLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                delay_histogram,
+            );
         registry.register(
             "retry_delay_seconds",
             "Backoff delays slept before retrying a call",

@@ -53,7 +53,12 @@ pub fn insert_jobs(emu: &EmulatorHandle, n: usize, urgent: usize, priority: i32)
 }
 
 /// Inserts `n` jobs whose description starts with `prefix` (no tags needed to select them).
-pub fn insert_described(emu: &EmulatorHandle, n: usize, prefix: &str, priority: i32) -> Vec<String> {
+pub fn insert_described(
+    emu: &EmulatorHandle,
+    n: usize,
+    prefix: &str,
+    priority: i32,
+) -> Vec<String> {
     (0..n)
         .map(|i| {
             emu.insert_job(JobSpec {
@@ -141,7 +146,10 @@ pub fn child_env(cmd: &mut std::process::Command, home: &std::path::Path) {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("HOME", home)
         .env("AWS_CONFIG_FILE", home.join("no-aws-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("no-aws-credentials"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            home.join("no-aws-credentials"),
+        )
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_SESSION_TOKEN")
         .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")

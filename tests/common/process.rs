@@ -50,11 +50,20 @@ impl Daemon {
     pub fn wait_log(&self, needle: &str, timeout: Duration) -> String {
         let start = Instant::now();
         loop {
-            if let Some(l) = self.lines.lock().unwrap().iter().find(|l| l.contains(needle)) {
+            if let Some(l) = self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains(needle))
+            {
                 return l.clone();
             }
             if start.elapsed() > timeout {
-                panic!("no log line with `{needle}` within {timeout:?}:\n{}", self.log());
+                panic!(
+                    "no log line with `{needle}` within {timeout:?}:\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -155,4 +164,3 @@ listen = "127.0.0.1:0"
         ),
     )
 }
-
