@@ -4,7 +4,8 @@
 //! costs; the daemon's peak RSS and CPU time. Also: window reaction, the time from a window
 //! opening to the last of 1,000 changes landing at R = 50/s (`s3prio run`).
 //!
-//! Run: `cargo bench --bench convergence` (add `-- --quick` for the small cases only).
+//! Run: `cargo bench --bench convergence` (add `-- --quick` for the small cases only, or
+//! `-- --n 100000` for the cases of one N).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -349,6 +350,14 @@ async fn main() {
     if !quick {
         cases.push((100_000, 2_000, 100.0));
     }
+    // `-- --n 100000` runs only the cases of that N (and skips the window reaction).
+    let only: Option<usize> = std::env::args()
+        .skip_while(|a| a != "--n")
+        .nth(1)
+        .and_then(|v| v.parse().ok());
+    if let Some(n) = only {
+        cases.retain(|c| c.0 == n);
+    }
     println!(
         "convergence: s3prio apply --once against the emulator (machine: {} cores)",
         std::thread::available_parallelism()
@@ -362,7 +371,7 @@ async fn main() {
             print_row(&row);
         }
     }
-    if !quick {
+    if !quick && only.is_none() {
         window_reaction().await;
     }
 }

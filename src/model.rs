@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -169,8 +170,9 @@ pub struct JobDetails {
 /// One job as observed in one target.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
-    pub account_id: String,
-    pub region: String,
+    /// Shared by every job of a target (one allocation, not one per job).
+    pub account_id: Arc<str>,
+    pub region: Arc<str>,
     pub id: String,
     pub description: Option<String>,
     pub operation: Option<String>,

@@ -85,8 +85,8 @@ pub fn plan(policy: &Policy, jobs: &[ObservedJob], now: DateTime<Utc>) -> Plan {
             Verdict::HandsOff { baseline, desired } => {
                 out.evaluated += 1;
                 out.hands_off.push(HandsOff {
-                    account_id: job.account_id.clone(),
-                    region: job.region.clone(),
+                    account_id: job.account_id.to_string(),
+                    region: job.region.to_string(),
                     job_id: job.id.clone(),
                     observed: job.priority,
                     baseline,
@@ -143,8 +143,8 @@ fn judge(policy: &Policy, ObservedJob { job, memory }: &ObservedJob, at: &Instan
         // Text only for the jobs that change.
         let evaluation = policy.describe(&outcome, baseline);
         Verdict::Change(Box::new(Change {
-            account_id: job.account_id.clone(),
-            region: job.region.clone(),
+            account_id: job.account_id.to_string(),
+            region: job.region.to_string(),
             job_id: job.id.clone(),
             from: job.priority,
             to: evaluation.desired,
@@ -166,7 +166,7 @@ fn sorted<T>(jobs: &[ObservedJob], verdicts: Vec<T>) -> impl Iterator<Item = (&O
     let mut keyed: Vec<(u32, u64, usize, &ObservedJob)> = Vec::with_capacity(jobs.len());
     let mut last: Option<(&str, &str, u32)> = None;
     for (n, o) in jobs.iter().enumerate() {
-        let t = (o.job.account_id.as_str(), o.job.region.as_str());
+        let t = (&*o.job.account_id, &*o.job.region);
         let index = match last {
             Some((a, r, i)) if (a, r) == t => i,
             _ => {
@@ -345,8 +345,8 @@ action = { set = 900 }
     fn apply(jobs: &mut [ObservedJob], changes: &[Change]) {
         for c in changes {
             if let Some(o) = jobs.iter_mut().find(|o| {
-                (&o.job.account_id, &o.job.region, &o.job.id)
-                    == (&c.account_id, &c.region, &c.job_id)
+                (&*o.job.account_id, &*o.job.region, o.job.id.as_str())
+                    == (c.account_id.as_str(), c.region.as_str(), c.job_id.as_str())
             }) {
                 o.memory = Some(JobMemory {
                     baseline: o.memory.map_or(c.from, |m| m.baseline),
@@ -646,7 +646,7 @@ action = { set = 900 }
             j.id = format!("job-{i:03}");
             j.status = status;
             j.priority = priority;
-            j.region = region.to_string();
+            j.region = region.into();
             j.creation_time = Some(utc("2026-12-01T00:00:00Z") - chrono::Duration::hours(hours_old));
             j.progress = Some(crate::model::Progress { total_tasks: 100, tasks_succeeded: done, tasks_failed: 0, elapsed_active_seconds: None });
             j.details = Some(crate::model::JobDetails { role_arn: role.map(str::to_string) });

@@ -5,7 +5,7 @@
 //! `tags_ttl`; `DescribeJob` only when a rule needs a field `ListJobs` lacks, cached while the
 //! job is listed; `UpdateJobPriority` only where the desired priority differs.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -108,6 +108,8 @@ pub struct TargetReconciler {
     details: HashMap<String, JobDetails>,
     store: Arc<MemoryStore>,
     audit: Audit,
+    /// Jobs in the last listing: the next listing's capacity.
+    last_listed: usize,
 }
 
 impl std::fmt::Debug for TargetReconciler {
@@ -162,6 +164,7 @@ impl TargetReconciler {
             details: HashMap::new(),
             store,
             audit,
+            last_listed: 0,
         }
     }
 
@@ -224,6 +227,7 @@ impl TargetReconciler {
             &t.account_id,
             &t.region,
             &config.reconcile.managed_statuses,
+            self.last_listed,
         )
         .await
         .map_err(|source| CycleError::List {
@@ -232,21 +236,25 @@ impl TargetReconciler {
         })?;
 
         // Jobs that left the listing leave every cache.
-        let live: HashMap<String, ()> = jobs.iter().map(|j| (j.id.clone(), ())).collect();
-        self.tags.retain(|id, _| live.contains_key(id));
-        self.details.retain(|id, _| live.contains_key(id));
-        self.store
-            .mark_seen(&t.account_id, &t.region, &live, now.timestamp())
-            .map_err(|source| CycleError::Store {
-                target: t.name.clone(),
-                source,
-            })?;
+        self.last_listed = jobs.len();
+        {
+            let live: HashSet<&str> = jobs.iter().map(|o| o.job.id.as_str()).collect();
+            self.tags.retain(|id, _| live.contains(id.as_str()));
+            self.details.retain(|id, _| live.contains(id.as_str()));
+            self.store
+                .mark_seen(&t.account_id, &t.region, &live, now.timestamp())
+                .map_err(|source| CycleError::Store {
+                    target: t.name.clone(),
+                    source,
+                })?;
+        }
 
         let ttl = config.reconcile.tags_ttl;
         let policy = &config.policy;
         let mut want_tags = Vec::new();
         let mut want_details = Vec::new();
-        for (i, job) in jobs.iter_mut().enumerate() {
+        for (i, o) in jobs.iter_mut().enumerate() {
+            let job = &mut o.job;
             if let Some(c) = self.tags.get(&job.id) {
                 if c.fetched.elapsed() < ttl {
                     job.tags = Some(c.tags.clone());
@@ -272,13 +280,13 @@ impl TargetReconciler {
         }
 
         let mut failed_reads = 0usize;
-        let mut vanished = vec![false; jobs.len()];
-        let mut unusable = vec![false; jobs.len()];
+        // Jobs that vanished, or whose needed data could not be read, sit out this cycle.
+        let mut skip = vec![false; jobs.len()];
 
         let (client, ctx, account) = (&self.client, &self.ctx, t.account_id.as_str());
         let tag_results: Vec<(usize, Result<Tags, CallError>)> = stream::iter(want_tags)
             .map(|i| {
-                let id = jobs[i].id.clone();
+                let id = jobs[i].job.id.clone();
                 async move { (i, observe::job_tags(client, ctx, account, &id).await) }
             })
             .buffer_unordered(IN_FLIGHT)
@@ -288,18 +296,18 @@ impl TargetReconciler {
             match r {
                 Ok(tags) => {
                     self.tags.insert(
-                        jobs[i].id.clone(),
+                        jobs[i].job.id.clone(),
                         CachedTags {
                             tags: tags.clone(),
                             fetched: Instant::now(),
                         },
                     );
-                    jobs[i].tags = Some(tags);
+                    jobs[i].job.tags = Some(tags);
                 }
-                Err(e) if e.is_not_found() => vanished[i] = true,
+                Err(e) if e.is_not_found() => skip[i] = true,
                 Err(e) => {
-                    tracing::warn!(target_name = %t.name, job_id = %jobs[i].id, error = %e, "reading tags failed; job skipped this cycle");
-                    unusable[i] = true;
+                    tracing::warn!(target_name = %t.name, job_id = %jobs[i].job.id, error = %e, "reading tags failed; job skipped this cycle");
+                    skip[i] = true;
                     failed_reads += 1;
                 }
             }
@@ -307,7 +315,7 @@ impl TargetReconciler {
         let detail_results: Vec<(usize, Result<JobDetails, CallError>)> =
             stream::iter(want_details)
                 .map(|i| {
-                    let id = jobs[i].id.clone();
+                    let id = jobs[i].job.id.clone();
                     async move { (i, observe::job_details(client, ctx, account, &id).await) }
                 })
                 .buffer_unordered(IN_FLIGHT)
@@ -316,27 +324,28 @@ impl TargetReconciler {
         for (i, r) in detail_results {
             match r {
                 Ok(d) => {
-                    self.details.insert(jobs[i].id.clone(), d.clone());
-                    jobs[i].details = Some(d);
+                    self.details.insert(jobs[i].job.id.clone(), d.clone());
+                    jobs[i].job.details = Some(d);
                 }
-                Err(e) if e.is_not_found() => vanished[i] = true,
+                Err(e) if e.is_not_found() => skip[i] = true,
                 Err(e) => {
-                    tracing::warn!(target_name = %t.name, job_id = %jobs[i].id, error = %e, "DescribeJob failed; job skipped this cycle");
-                    unusable[i] = true;
+                    tracing::warn!(target_name = %t.name, job_id = %jobs[i].job.id, error = %e, "DescribeJob failed; job skipped this cycle");
+                    skip[i] = true;
                     failed_reads += 1;
                 }
             }
         }
 
-        let observed = jobs
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| !vanished[*i] && !unusable[*i])
-            .map(|(_, job)| {
-                let memory = self.store.memory_for(&job);
-                ObservedJob { job, memory }
-            })
-            .collect();
+        let mut i = 0;
+        jobs.retain_mut(|o| {
+            let keep = !skip[i];
+            i += 1;
+            if keep {
+                o.memory = self.store.memory_for(&o.job);
+            }
+            keep
+        });
+        let observed = jobs;
         Ok((observed, failed_reads))
     }
 

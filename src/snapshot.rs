@@ -134,8 +134,8 @@ pub fn parse(src: &str, origin: &str) -> Result<Vec<ObservedJob>, SnapshotError>
         };
         out.push(ObservedJob {
             job: Job {
-                account_id: j.account_id,
-                region: j.region,
+                account_id: j.account_id.into(),
+                region: j.region.into(),
                 id: j.id,
                 description: j.description,
                 operation: j.operation,

@@ -13,7 +13,7 @@
 //! A memory is always recorded *before* the priority write it describes, with the job's current
 //! value kept as `prev_set`: a crash between the two leaves the job at a value s3prio knows.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -236,7 +236,7 @@ impl MemoryStore {
         &self,
         account_id: &str,
         region: &str,
-        live: &HashMap<String, ()>,
+        live: &HashSet<&str>,
         now_unix: i64,
     ) -> Result<(), StoreError> {
         let Some(file) = &self.file else {
@@ -249,7 +249,7 @@ impl MemoryStore {
             let Some(id) = key.strip_prefix(&prefix) else {
                 return true;
             };
-            if live.contains_key(id) {
+            if live.contains(id) {
                 if now_unix - entry.last_seen > 3600 {
                     entry.last_seen = now_unix;
                     changed = true;
@@ -355,7 +355,7 @@ mod tests {
             .mark_seen(
                 "123456789012",
                 "us-east-1",
-                &HashMap::new(),
+                &HashSet::new(),
                 1_000 + FORGET_AFTER_SECS + 1,
             )
             .expect("mark");

@@ -2,10 +2,12 @@
 //! [`crate::model`] types. Malformed entries are skipped with a warning, never a panic.
 
 use aws_sdk_s3control::types::{JobListDescriptor, JobProgressSummary, JobStatus as SdkStatus};
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use super::call::{CallContext, CallError};
-use crate::model::{Job, JobDetails, JobStatus, Progress, Tags};
+use crate::model::{Job, JobDetails, JobStatus, ObservedJob, Progress, Tags};
 
 /// Most jobs `ListJobs` returns per page.
 pub const PAGE_SIZE: i32 = 1000;
@@ -25,12 +27,12 @@ fn progress(p: Option<&JobProgressSummary>) -> Option<Progress> {
     })
 }
 
-fn listed_job(account_id: &str, region: &str, d: &JobListDescriptor) -> Option<Job> {
+fn listed_job(account_id: &Arc<str>, region: &Arc<str>, d: &JobListDescriptor) -> Option<Job> {
     let id = d.job_id()?;
     let status = d.status()?.as_str().parse::<JobStatus>().ok()?;
     Some(Job {
-        account_id: account_id.to_string(),
-        region: region.to_string(),
+        account_id: account_id.clone(),
+        region: region.clone(),
         id: id.to_string(),
         description: d.description().map(str::to_string),
         operation: d.operation().map(|o| o.as_str().to_string()),
@@ -44,21 +46,26 @@ fn listed_job(account_id: &str, region: &str, d: &JobListDescriptor) -> Option<J
     })
 }
 
-/// All jobs of the account in `statuses`, following `NextToken` to the last page.
+/// All jobs of the account in `statuses`, following `NextToken` to the last page (no memory
+/// attached yet). `expected`: how many the last listing had.
 pub async fn list_jobs(
     client: &aws_sdk_s3control::Client,
     ctx: &CallContext,
     account_id: &str,
     region: &str,
     statuses: &[JobStatus],
-) -> Result<Vec<Job>, CallError> {
+    expected: usize,
+) -> Result<Vec<ObservedJob>, CallError> {
     let filter: Vec<SdkStatus> = statuses
         .iter()
         .map(|s| SdkStatus::from(s.as_str()))
         .collect();
-    let mut jobs = Vec::new();
+    // Sized from the last listing: growing a vector of 100,000 jobs by doubling would hold two
+    // copies at the peak.
+    let mut jobs = Vec::with_capacity(expected + expected / 16);
     let mut token: Option<String> = None;
     let mut skipped = 0usize;
+    let (account, reg): (Arc<str>, Arc<str>) = (account_id.into(), region.into());
     let mut pages = 0usize;
     loop {
         let page = ctx
@@ -74,8 +81,8 @@ pub async fn list_jobs(
             .await?;
         pages += 1;
         for d in page.jobs() {
-            match listed_job(account_id, region, d) {
-                Some(job) => jobs.push(job),
+            match listed_job(&account, &reg, d) {
+                Some(job) => jobs.push(ObservedJob { job, memory: None }),
                 None => skipped += 1,
             }
         }

@@ -158,8 +158,8 @@ impl Condition {
         match self {
             Condition::Status(set) => b(set.contains(&job.status)),
             Condition::Operation(set) => b(job.operation.as_ref().is_some_and(|o| set.contains(o))),
-            Condition::Account(set) => b(set.contains(&job.account_id)),
-            Condition::Region(set) => b(set.contains(&job.region)),
+            Condition::Account(set) => b(set.iter().any(|a| **a == *job.account_id)),
+            Condition::Region(set) => b(set.iter().any(|r| **r == *job.region)),
             Condition::Priority(bounds) => {
                 cx.baseline.map_or(Truth::Unknown, |p| b(bounds.holds(p)))
             }

@@ -137,8 +137,8 @@ pub(super) fn build(
         })
         .collect();
     Explanation {
-        account_id: job.account_id.clone(),
-        region: job.region.clone(),
+        account_id: job.account_id.to_string(),
+        region: job.region.to_string(),
         job_id: job.id.clone(),
         status: job.status,
         observed: job.priority,
