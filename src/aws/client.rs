@@ -117,18 +117,17 @@ pub async fn build_client(
                 .configure(&sdk_config)
                 .build()
                 .await;
-            if let Err(e) = tokio::time::timeout(
-                Duration::from_secs(30),
-                assume.provide_credentials(),
-            )
-            .await
-            .unwrap_or_else(|_| {
-                Err(
+            if let Err(e) =
+                tokio::time::timeout(Duration::from_secs(30), assume.provide_credentials())
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(
                     aws_credential_types::provider::error::CredentialsError::provider_timed_out(
                         Duration::from_secs(30),
                     ),
                 )
-            }) {
+                    })
+            {
                 return Err(SetupError::AssumeRole {
                     target: target.name.clone(),
                     role_arn: role_arn.clone(),
