@@ -546,7 +546,14 @@ async fn dry_run_writes_nothing() {
     assert_eq!(r.plan.changes.len(), 20);
     assert_eq!(r.written, 0);
     let s = emu.stats();
-    assert_eq!(s.total, s.count("ListJobs", "ok"), "only reads: {s:?}");
+    // Reads only: the list, and the tags of the jobs that would change (the opt-out tag check).
+    for write in ["UpdateJobPriority", "PutJobTagging", "UpdateJobStatus"] {
+        assert_eq!(s.by_operation.get(write), None, "dry run wrote: {s:?}");
+    }
+    assert_eq!(
+        s.total,
+        s.count("ListJobs", "ok") + s.count("GetJobTagging", "ok")
+    );
     let ev = events.try_recv().expect("planned change audited");
     assert!(ev.dry_run);
     emu.shutdown().await;
