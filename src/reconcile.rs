@@ -141,11 +141,7 @@ impl TargetReconciler {
                 .rate_limit
                 .write_requests_per_second
                 .map(|w| Arc::new(AdaptivePace::new(w, 1))),
-            backoff: Backoff {
-                base: target.backoff.base,
-                max_delay: target.backoff.max_delay,
-                max_attempts: target.backoff.max_attempts,
-            },
+            backoff: backoff_of(&target),
             request_timeout: target.request_timeout,
             metrics,
             shutdown,
@@ -191,11 +187,7 @@ impl TargetReconciler {
                 .write_requests_per_second
                 .map(|w| Arc::new(AdaptivePace::new(w, 1)));
         }
-        self.ctx.backoff = Backoff {
-            base: target.backoff.base,
-            max_delay: target.backoff.max_delay,
-            max_attempts: target.backoff.max_attempts,
-        };
+        self.ctx.backoff = backoff_of(&target);
         self.ctx.request_timeout = target.request_timeout;
         self.target = target;
     }
@@ -600,6 +592,14 @@ impl TargetReconciler {
     fn forget(&mut self, job_id: &str) {
         self.tags.remove(job_id);
         self.details.remove(job_id);
+    }
+}
+
+fn backoff_of(target: &Target) -> Backoff {
+    Backoff {
+        base: target.backoff.base,
+        max_delay: target.backoff.max_delay,
+        max_attempts: target.backoff.max_attempts,
     }
 }
 

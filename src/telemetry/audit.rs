@@ -47,32 +47,20 @@ impl Audit {
     }
 
     pub fn emit(&self, ev: AuditEvent) {
-        if ev.dry_run {
-            tracing::info!(
-                target: AUDIT_TARGET,
-                event = "priority_change_planned",
-                target_name = %ev.target,
-                job_id = %ev.job_id,
-                old_priority = ev.old_priority,
-                new_priority = ev.new_priority,
-                rule = %ev.rule,
-                reason = %ev.reason,
-                dry_run = true,
-                "dry run: would change priority"
-            );
-        } else {
-            tracing::info!(
-                target: AUDIT_TARGET,
-                event = "priority_changed",
-                target_name = %ev.target,
-                job_id = %ev.job_id,
-                old_priority = ev.old_priority,
-                new_priority = ev.new_priority,
-                rule = %ev.rule,
-                reason = %ev.reason,
-                dry_run = false,
-                "priority changed"
-            );
+        tracing::info!(
+            target: AUDIT_TARGET,
+            event = if ev.dry_run { "priority_change_planned" } else { "priority_changed" },
+            target_name = %ev.target,
+            job_id = %ev.job_id,
+            old_priority = ev.old_priority,
+            new_priority = ev.new_priority,
+            rule = %ev.rule,
+            reason = %ev.reason,
+            dry_run = ev.dry_run,
+            "{}",
+            if ev.dry_run { "dry run: would change priority" } else { "priority changed" }
+        );
+        if !ev.dry_run {
             self.metrics
                 .priority_changes
                 .get_or_create(&super::metrics::ChangeLabels {
