@@ -109,6 +109,17 @@ pub struct RunArgs {
     /// Log format: json or text (default: text on a terminal, JSON otherwise).
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormatArg>,
+    /// A loop that makes no progress for this long turns /healthz 503 and stops the watchdog
+    /// pings (default: derived from each target's request_timeout and backoff). For tests.
+    #[arg(long, env = "S3PRIO_STUCK_AFTER", hide = true, value_parser = parse_positive_duration)]
+    pub stuck_after: Option<std::time::Duration>,
+}
+
+fn parse_positive_duration(s: &str) -> Result<std::time::Duration, String> {
+    match crate::config::duration::parse_duration(s)? {
+        d if d.is_zero() => Err("must be longer than zero, e.g. \"30s\"".to_string()),
+        d => Ok(d),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

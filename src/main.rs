@@ -52,6 +52,7 @@ fn main() -> ExitCode {
             runtime(async {
                 let mut opts = s3prio::daemon::DaemonOptions::new(args.config.clone());
                 opts.dry_run = args.dry_run;
+                opts.stuck_after = args.stuck_after;
                 let shutdown = tokio_util::sync::CancellationToken::new();
                 match s3prio::daemon::run(opts, Default::default(), shutdown).await {
                     Ok(()) => ExitCode::SUCCESS,

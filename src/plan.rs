@@ -3,6 +3,7 @@
 //! Pure and idempotent: it reads no clock and does no I/O, and planning again after applying its
 //! changes (job priority = `to`, memory `last_set = to`) yields no change.
 
+use std::borrow::Borrow;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -62,12 +63,16 @@ pub struct Plan {
     pub blocked: Option<BlastRadius>,
 }
 
-/// Plans the changes that bring `jobs` to the policy's desired priorities at `now`.
-pub fn plan(policy: &Policy, jobs: &[ObservedJob], now: DateTime<Utc>) -> Plan {
+/// Plans the changes that bring `jobs` to the policy's desired priorities at `now` (jobs or
+/// references to them).
+pub fn plan<J: Borrow<ObservedJob>>(policy: &Policy, jobs: &[J], now: DateTime<Utc>) -> Plan {
     let at = policy.at(now);
     let settings = policy.settings();
     // Evaluate in input order (memory-friendly), then emit in sorted order.
-    let verdicts: Vec<Verdict> = jobs.iter().map(|o| judge(policy, o, &at)).collect();
+    let verdicts: Vec<Verdict> = jobs
+        .iter()
+        .map(|o| judge(policy, o.borrow(), &at))
+        .collect();
     let mut out = Plan {
         at: now,
         evaluated: 0,
@@ -161,11 +166,14 @@ fn judge(policy: &Policy, ObservedJob { job, memory }: &ObservedJob, at: &Instan
 /// Sorting is a large part of a plan of 100,000 jobs: compare an interned target index and the
 /// first 8 bytes of the id (ids are UUIDs), and whole strings only on a tie. Yields each job with
 /// its verdict (`verdicts` is in input order).
-fn sorted<T>(jobs: &[ObservedJob], verdicts: Vec<T>) -> impl Iterator<Item = (&ObservedJob, T)> {
+fn sorted<T, J: Borrow<ObservedJob>>(
+    jobs: &[J],
+    verdicts: Vec<T>,
+) -> impl Iterator<Item = (&ObservedJob, T)> {
     let mut targets: Vec<(&str, &str)> = Vec::new();
     let mut keyed: Vec<(u32, u64, usize, &ObservedJob)> = Vec::with_capacity(jobs.len());
     let mut last: Option<(&str, &str, u32)> = None;
-    for (n, o) in jobs.iter().enumerate() {
+    for (n, o) in jobs.iter().map(Borrow::borrow).enumerate() {
         let t = (&*o.job.account_id, &*o.job.region);
         let index = match last {
             Some((a, r, i)) if (a, r) == t => i,

@@ -16,7 +16,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
-use super::pace::AdaptivePace;
+use super::pace::{AdaptivePace, Permit};
 use crate::telemetry::{Metrics, Outcome};
 
 /// How a failed call is handled.
@@ -97,6 +97,14 @@ impl Backoff {
     }
 }
 
+/// Pace permits taken before a call (by a scheduler that decides what to send next): the
+/// target's, and the write pace's for a write when the target has one.
+#[derive(Debug, Clone, Copy)]
+pub struct Permits {
+    pub target: Permit,
+    pub write: Option<Permit>,
+}
+
 /// Everything a call to one target needs: its pace, retry schedule, metrics and shutdown.
 #[derive(Debug, Clone)]
 pub struct CallContext {
@@ -107,7 +115,8 @@ pub struct CallContext {
     pub request_timeout: Duration,
     pub metrics: Arc<Metrics>,
     pub shutdown: CancellationToken,
-    /// Beaten on every attempt: a long cycle still shows the loop is making progress.
+    /// The target loop's heartbeat, beaten whenever an attempt returns (success or error): a
+    /// long cycle still shows the loop is making progress.
     pub heartbeat: Arc<crate::telemetry::Heartbeat>,
 }
 
@@ -180,6 +189,23 @@ impl CallContext {
         &self,
         operation: &'static str,
         write: bool,
+        op: F,
+    ) -> Result<T, CallError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    {
+        self.call_with(operation, write, None, op).await
+    }
+
+    /// [`CallContext::call`] whose first attempt goes out under `first`, permits the caller
+    /// already took; retries wait for the pace like any call.
+    pub async fn call_with<T, E, F, Fut>(
+        &self,
+        operation: &'static str,
+        write: bool,
+        mut first: Option<Permits>,
         mut op: F,
     ) -> Result<T, CallError>
     where
@@ -192,6 +218,9 @@ impl CallContext {
         loop {
             attempt += 1;
             let paced = async {
+                if let Some(p) = first.take() {
+                    return (p.target, p.write);
+                }
                 let write_permit = match (&self.write_pace, write) {
                     (Some(wp), true) => Some(wp.acquire().await),
                     _ => None,

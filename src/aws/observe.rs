@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::call::{CallContext, CallError};
+use super::call::{CallContext, CallError, Permits};
 use crate::model::{Job, JobDetails, JobStatus, ObservedJob, Progress, Tags};
 
 /// Most jobs `ListJobs` returns per page.
@@ -114,9 +114,10 @@ pub async fn job_tags(
     ctx: &CallContext,
     account_id: &str,
     job_id: &str,
+    first: Option<Permits>,
 ) -> Result<Tags, CallError> {
     let out = ctx
-        .call("GetJobTagging", false, || {
+        .call_with("GetJobTagging", false, first, || {
             client
                 .get_job_tagging()
                 .account_id(account_id)
@@ -137,9 +138,10 @@ pub async fn job_details(
     ctx: &CallContext,
     account_id: &str,
     job_id: &str,
+    first: Option<Permits>,
 ) -> Result<JobDetails, CallError> {
     let out = ctx
-        .call("DescribeJob", false, || {
+        .call_with("DescribeJob", false, first, || {
             client
                 .describe_job()
                 .account_id(account_id)
@@ -159,6 +161,7 @@ pub async fn put_tags(
     account_id: &str,
     job_id: &str,
     tags: &Tags,
+    first: Option<Permits>,
 ) -> Result<(), CallError> {
     let s3tags: Vec<aws_sdk_s3control::types::S3Tag> = tags
         .iter()
@@ -170,7 +173,7 @@ pub async fn put_tags(
                 .ok()
         })
         .collect();
-    ctx.call("PutJobTagging", true, || {
+    ctx.call_with("PutJobTagging", true, first, || {
         client
             .put_job_tagging()
             .account_id(account_id)
@@ -189,9 +192,10 @@ pub async fn update_priority(
     account_id: &str,
     job_id: &str,
     priority: i32,
+    first: Option<Permits>,
 ) -> Result<i32, CallError> {
     let out = ctx
-        .call("UpdateJobPriority", true, || {
+        .call_with("UpdateJobPriority", true, first, || {
             client
                 .update_job_priority()
                 .account_id(account_id)

@@ -7,16 +7,39 @@
 //! throttling raises the pace by a step, up to the configured rate. The first step is a fraction
 //! of the rate found at the last decrease, so the search works the same at 5 and at 500 requests
 //! per second; it grows by a quarter each quiet second, so after a storm that drove the pace to
-//! the floor the configured rate is back within about half a minute. The bucket starts empty: the first requests are paced, not burst, so an
-//! unknown limit is met by one request too many, not by a whole burst.
+//! the floor the configured rate is back within about half a minute. The bucket starts empty:
+//! the first requests are paced, not burst, so an unknown limit is met by one request too many,
+//! not by a whole burst.
+//!
+//! The bucket runs on tokio's clock ([`TokioClock`]), not governor's default (quanta): paused
+//! time in tests drives it like every other timer of the daemon.
 
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::clock::Clock;
+use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
 use tokio::time::Instant;
+
+/// governor's clock on `tokio::time::Instant`: nanoseconds since the limiter was built.
+#[derive(Debug, Clone, Copy)]
+pub struct TokioClock {
+    origin: Instant,
+}
+
+impl Clock for TokioClock {
+    type Instant = Nanos;
+
+    fn now(&self) -> Nanos {
+        Nanos::from(Instant::now().saturating_duration_since(self.origin))
+    }
+}
+
+type Limiter = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Nanos>>;
 
 /// Multiplicative decrease on a throttle.
 const DECREASE: f64 = 0.7;
@@ -31,7 +54,7 @@ const FLOOR_RPS: f64 = 0.2;
 #[derive(Debug)]
 struct PaceState {
     rate: f64,
-    limiter: Arc<DefaultDirectRateLimiter>,
+    limiter: Arc<Limiter>,
     /// Bumped by every decrease; a permit carries the generation it was given under.
     generation: u64,
     last_adjust: Instant,
@@ -50,7 +73,7 @@ pub struct AdaptivePace {
     state: Mutex<PaceState>,
 }
 
-fn limiter(rate: f64, burst: u32, start_empty: bool) -> Arc<DefaultDirectRateLimiter> {
+fn limiter(rate: f64, burst: u32, start_empty: bool) -> Arc<Limiter> {
     let period = Duration::from_secs_f64(1.0 / rate.max(FLOOR_RPS));
     // A bucket never holds more than about one second of requests at the current rate, so a
     // lowered pace does not start with a burst the service has just refused.
@@ -59,7 +82,10 @@ fn limiter(rate: f64, burst: u32, start_empty: bool) -> Arc<DefaultDirectRateLim
     let quota = Quota::with_period(period)
         .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
         .allow_burst(burst_nz);
-    let limiter = RateLimiter::direct(quota);
+    let clock = TokioClock {
+        origin: Instant::now(),
+    };
+    let limiter = RateLimiter::direct_with_clock(quota, clock);
     if start_empty {
         let _ = limiter.check_n(burst_nz);
     }
@@ -67,6 +93,9 @@ fn limiter(rate: f64, burst: u32, start_empty: bool) -> Arc<DefaultDirectRateLim
 }
 
 impl AdaptivePace {
+    /// The slowest pace (requests per second): calls are never spaced more than 5 s apart.
+    pub const FLOOR_RPS: f64 = FLOOR_RPS;
+
     /// A pace of `rps` requests per second with bursts of up to `burst`.
     pub fn new(rps: f64, burst: u32) -> Self {
         let rps = if rps.is_finite() && rps > 0.0 {
@@ -102,19 +131,27 @@ impl AdaptivePace {
         self.configured
     }
 
-    /// Waits until one request may be sent.
+    /// Waits until one request may be sent. Cancel-safe: dropping the future takes no permit.
     pub async fn acquire(&self) -> Permit {
         loop {
-            let (limiter, generation) = {
-                let st = self.lock();
-                (st.limiter.clone(), st.generation)
-            };
-            match limiter.check() {
-                Ok(()) => return Permit(generation),
-                Err(not_until) => {
-                    let wait = not_until.wait_time_from(DefaultClock::default().now());
-                    tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
-                }
+            match self.try_acquire() {
+                Ok(permit) => return permit,
+                Err(wait) => tokio::time::sleep(wait).await,
+            }
+        }
+    }
+
+    /// A permit now, or how long until one may be available.
+    pub fn try_acquire(&self) -> Result<Permit, Duration> {
+        let (limiter, generation) = {
+            let st = self.lock();
+            (st.limiter.clone(), st.generation)
+        };
+        match limiter.check() {
+            Ok(()) => Ok(Permit(generation)),
+            Err(not_until) => {
+                let now = limiter.clock().now();
+                Err(not_until.wait_time_from(now).max(Duration::from_millis(1)))
             }
         }
     }
@@ -157,7 +194,7 @@ impl AdaptivePace {
 mod tests {
     use super::*;
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn throttle_lowers_once_per_generation() {
         let pace = AdaptivePace::new(50.0, 10);
         let a = pace.acquire().await;
@@ -174,27 +211,65 @@ mod tests {
         assert!((pace.current_rps() - 24.5).abs() < 1e-9);
     }
 
-    #[test]
-    fn never_below_floor_and_never_above_configured() {
-        let pace = AdaptivePace::new(0.0, 0);
-        assert!(pace.current_rps() >= FLOOR_RPS);
-        let pace = AdaptivePace::new(5.0, 5);
-        pace.on_success();
-        assert_eq!(pace.current_rps(), 5.0);
+    #[tokio::test(start_paused = true)]
+    async fn a_throttle_storm_stops_at_the_floor() {
+        let pace = AdaptivePace::new(50.0, 10);
+        for _ in 0..100 {
+            let p = pace.acquire().await;
+            pace.on_throttled(p);
+            assert!(pace.current_rps() >= FLOOR_RPS, "{}", pace.current_rps());
+        }
+        assert_eq!(pace.current_rps(), FLOOR_RPS);
+        // A rate that cannot be honoured is raised to the floor.
+        assert_eq!(AdaptivePace::new(0.0, 0).current_rps(), FLOOR_RPS);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
+    async fn recovers_to_the_configured_rate_and_never_passes_it() {
+        let pace = AdaptivePace::new(20.0, 5);
+        for _ in 0..20 {
+            let p = pace.acquire().await;
+            pace.on_throttled(p);
+        }
+        assert_eq!(pace.current_rps(), FLOOR_RPS);
+        let mut reached = None;
+        let mut last = pace.current_rps();
+        for second in 1..=120 {
+            tokio::time::advance(Duration::from_secs(1)).await;
+            pace.on_success();
+            let now = pace.current_rps();
+            assert!(
+                now <= 20.0,
+                "second {second}: {now} above the configured rate"
+            );
+            assert!(
+                now >= last,
+                "second {second}: fell from {last} to {now} without a throttle"
+            );
+            last = now;
+            if now == 20.0 && reached.is_none() {
+                reached = Some(second);
+            }
+        }
+        let reached = reached.expect("the configured rate is reached again");
+        assert!(reached <= 60, "took {reached} s to recover");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn paces_requests() {
         let pace = AdaptivePace::new(20.0, 1);
-        let start = std::time::Instant::now();
+        let start = Instant::now();
         for _ in 0..6 {
             pace.acquire().await;
         }
-        // 6 permits at 20/s, starting from an empty bucket: at least 5 intervals of 50 ms.
+        // 6 permits at 20/s, starting from an empty bucket: 6 intervals of 50 ms.
+        let took = start.elapsed();
         assert!(
-            start.elapsed() >= Duration::from_millis(240),
-            "{:?}",
-            start.elapsed()
+            took >= Duration::from_millis(300) && took < Duration::from_millis(320),
+            "{took:?}"
         );
+        // try_acquire says how long to wait instead of waiting.
+        let wait = pace.try_acquire().expect_err("no permit yet");
+        assert!(wait <= Duration::from_millis(50), "{wait:?}");
     }
 }

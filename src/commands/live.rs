@@ -10,8 +10,8 @@ use crate::aws::{ClientOverrides, MemoryStore};
 use crate::cli::{ApplyArgs, ExplainArgs, OutputFormat, PlanArgs};
 use crate::config::{self, Config, ConfigError};
 use crate::plan;
-use crate::reconcile::{build_reconcilers, CycleMode, TargetReconciler};
-use crate::telemetry::{Audit, Metrics};
+use crate::reconcile::{build_reconcilers, CycleMode, TargetReconciler, Wiring};
+use crate::telemetry::{Audit, Heartbeat, Metrics};
 
 /// A live command failed.
 #[derive(Debug, thiserror::Error)]
@@ -42,19 +42,16 @@ async fn reconcilers(
     store: Arc<MemoryStore>,
 ) -> (Vec<TargetReconciler>, Vec<String>) {
     let metrics = Arc::new(Metrics::new());
-    let audit = Audit::new(metrics.clone());
+    let wiring = Wiring {
+        store,
+        audit: Audit::new(metrics.clone()),
+        metrics,
+        shutdown: CancellationToken::new(),
+        heartbeat: Arc::new(Heartbeat::default()),
+    };
     let mut ok = Vec::new();
     let mut failed = Vec::new();
-    for r in build_reconcilers(
-        cfg,
-        overrides,
-        store,
-        metrics,
-        audit,
-        CancellationToken::new(),
-    )
-    .await
-    {
+    for r in build_reconcilers(cfg, overrides, &wiring).await {
         match r {
             Ok(rec) => ok.push(rec),
             Err(e) => failed.push(e.to_string()),

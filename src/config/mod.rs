@@ -43,7 +43,14 @@ pub struct ReconcileSettings {
     pub managed_statuses: Vec<JobStatus>,
     pub dry_run: bool,
     pub max_changes_per_cycle: Option<usize>,
+    /// First refresh interval of a job's tags; the oldest tags the opt-out check may use.
     pub tags_ttl: Duration,
+    /// Longest refresh interval of a job's tags (unchanged tags double the interval).
+    pub tags_ttl_max: Duration,
+    /// While writes wait, reads get at most this share of the pace.
+    pub read_share: f64,
+    /// Re-reads of known tags get at most this share of the pace.
+    pub tags_refresh_share: f64,
     pub shutdown_timeout: Duration,
     pub on_manual_change: ManualChange,
     /// A job whose tag of this key has value "true" is never changed ("" disables).

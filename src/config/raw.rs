@@ -51,8 +51,16 @@ pub struct RawReconcile {
     pub dry_run: bool,
     /// Blast-radius guard: a cycle that would make more changes than this makes none.
     pub max_changes_per_cycle: Option<i64>,
-    /// How long job tags are cached (default "10m").
+    /// First refresh interval of a job's tags, and the most a tag set may have aged when it is
+    /// used for the opt-out check before a write (default "10m").
     pub tags_ttl: Option<String>,
+    /// Longest refresh interval of a job's tags: each re-read that finds them unchanged doubles
+    /// the job's interval, up to this (default "4h").
+    pub tags_ttl_max: Option<String>,
+    /// While writes wait, reads get at most this share of a target's pace (default 0.5).
+    pub read_share: Option<f64>,
+    /// Re-reads of tags already read get at most this share of a target's pace (default 0.05).
+    pub tags_refresh_share: Option<f64>,
     /// How long a shutdown waits for an in-flight cycle (default "10s").
     pub shutdown_timeout: Option<String>,
     /// When a person changed a priority s3prio had set: "respect" (default, leave it) or "override".

@@ -192,12 +192,27 @@ fn reconcile_settings(p: &P, r: &RawReconcile) -> VResult<ReconcileSettings> {
             ))
         }
     };
+    let tags_ttl = opt_duration(&p.k("tags_ttl"), &r.tags_ttl, Duration::from_secs(600))?;
+    let tags_ttl_max = opt_duration(
+        &p.k("tags_ttl_max"),
+        &r.tags_ttl_max,
+        Duration::from_secs(4 * 3600).max(tags_ttl),
+    )?;
+    if tags_ttl_max < tags_ttl {
+        return Err(p.k("tags_ttl_max").err(
+            "`tags_ttl_max` is shorter than `tags_ttl`",
+            Some("the refresh interval starts at tags_ttl and grows up to tags_ttl_max; make tags_ttl_max at least tags_ttl".to_string()),
+        ));
+    }
     Ok(ReconcileSettings {
         cadence,
         managed_statuses,
         dry_run: r.dry_run,
         max_changes_per_cycle,
-        tags_ttl: opt_duration(&p.k("tags_ttl"), &r.tags_ttl, Duration::from_secs(600))?,
+        tags_ttl,
+        tags_ttl_max,
+        read_share: share(&p.k("read_share"), r.read_share, 0.5, 0.9)?,
+        tags_refresh_share: share(&p.k("tags_refresh_share"), r.tags_refresh_share, 0.05, 1.0)?,
         shutdown_timeout: opt_duration(
             &p.k("shutdown_timeout"),
             &r.shutdown_timeout,
@@ -209,6 +224,20 @@ fn reconcile_settings(p: &P, r: &RawReconcile) -> VResult<ReconcileSettings> {
             .clone()
             .unwrap_or_else(|| "s3prio/ignore".to_string()),
     })
+}
+
+/// A share of a target's pace: `default` when absent, else within 0..=`max`.
+fn share(p: &P, v: Option<f64>, default: f64, max: f64) -> VResult<f64> {
+    match v {
+        None => Ok(default),
+        Some(v) if v.is_finite() && (0.0..=max).contains(&v) => Ok(v),
+        Some(v) => Err(p.err(
+            format!("{v} is not a share between 0 and {max}"),
+            Some(format!(
+                "a fraction of the target's requests per second, e.g. {default}"
+            )),
+        )),
+    }
 }
 
 /// Validates a 6-field (seconds first; optional 7th = year) cron expression with the parser

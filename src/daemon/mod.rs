@@ -1,15 +1,10 @@
-//! The long-running service: one reconcile loop per target, triggers, hot reload, systemd
-//! notifications, graceful shutdown.
-//!
-//! Triggers of a target's loop (cycles of one target never overlap: the loop runs them one
-//! after the other): the cadence (an interval, or a UTC cron schedule that only signals the
-//! loop), the next window boundary of the policy (so a window opening is acted on within a
-//! second, not at the next poll), a config reload, and an on-demand trigger (SIGUSR1 or
-//! `POST /reconcile`). A trigger that arrives during a cycle runs one more cycle after it.
+//! The long-running service: one reconcile loop per target (`target_loop`), triggers, hot
+//! reload, systemd notifications, graceful shutdown.
 
 pub mod clock;
 pub mod notify;
 pub mod reload;
+mod target_loop;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,16 +19,17 @@ pub use clock::Clock;
 
 use crate::aws::{ClientOverrides, MemoryStore};
 use crate::config::{Cadence, Config, ConfigError};
-use crate::reconcile::{CycleMode, TargetReconciler};
+use crate::reconcile::liveness_bound;
 use crate::telemetry::{Audit, Health, Heartbeat, Metrics};
 
-/// How long after a window boundary the loop wakes (the boundary instant itself is inside the
-/// new state; the margin absorbs timer granularity).
-const BOUNDARY_MARGIN: Duration = Duration::from_millis(200);
-/// A loop beats at least this often while waiting, so the watchdog sees it alive.
-const IDLE_BEAT: Duration = Duration::from_secs(5);
-/// Retry period for a target whose client could not be set up (e.g. no credentials yet).
-const SETUP_RETRY: Duration = Duration::from_secs(30);
+/// On-demand requests (SIGUSR1, `POST /reconcile`): counters the target loops watch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OnDemand {
+    /// Bumped for every request: every loop runs a cycle now.
+    pub cycles: u64,
+    /// Bumped when the request asks for every known tag set to be read again.
+    pub tag_refreshes: u64,
+}
 
 /// Why the daemon could not start. Everything after start is logged and retried instead.
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +87,9 @@ pub struct DaemonOptions {
     pub clock: Clock,
     /// Handle SIGTERM/SIGINT/SIGHUP/SIGUSR1 (off when embedded in tests).
     pub signals: bool,
+    /// A loop silent for this long is stuck (default: derived from each target's settings,
+    /// see `reconcile::liveness_bound`). For tests of liveness.
+    pub stuck_after: Option<Duration>,
 }
 
 impl DaemonOptions {
@@ -101,6 +100,7 @@ impl DaemonOptions {
             overrides: ClientOverrides::default(),
             clock: Clock::real(),
             signals: true,
+            stuck_after: None,
         }
     }
 }
@@ -151,11 +151,24 @@ pub async fn run(
     if cfg.baseline.stores.is_empty() {
         tracing::warn!("no baseline store is configured: baselines are kept in memory only and are lost on restart");
     }
+    let (on_demand, _) = watch::channel(OnDemand::default());
+    let request = {
+        let on_demand = on_demand.clone();
+        move |refresh_tags: bool| {
+            on_demand.send_modify(|d| {
+                d.cycles += 1;
+                if refresh_tags {
+                    d.tag_refreshes += 1;
+                }
+            })
+        }
+    };
     let http = crate::telemetry::http::serve(
         cfg.http.listen,
         shared.metrics.clone(),
         shared.health.clone(),
         ready_max_age(&cfg),
+        Arc::new(request.clone()),
         shutdown.clone(),
     )
     .await
@@ -168,7 +181,6 @@ pub async fn run(
 
     let shutdown_timeout = cfg.reconcile.shutdown_timeout;
     let (cfg_tx, cfg_rx) = watch::channel(Arc::new(cfg));
-    let trigger = http.trigger.clone();
 
     let mut loops = JoinSet::new();
     // Cron cadence: a UTC schedule that only signals the loops.
@@ -177,13 +189,15 @@ pub async fn run(
 
     for target in cfg_rx.borrow().targets.clone() {
         shared.health.register_target(&target.name);
-        let hb = Arc::new(Heartbeat::default());
-        hb.beat();
+        let hb = Arc::new(Heartbeat::new(
+            &format!("target {}", target.name),
+            opts.stuck_after.unwrap_or_else(|| liveness_bound(&target)),
+        ));
         shared.health.register_loop(hb.clone());
-        loops.spawn(target_loop(TargetLoop {
+        loops.spawn(target_loop::run(target_loop::TargetLoop {
             target_name: target.name.clone(),
             cfg_rx: cfg_rx.clone(),
-            trigger_rx: trigger.subscribe(),
+            on_demand: on_demand.subscribe(),
             cron_rx: cron_rx.clone(),
             shared: shared.clone(),
             store: store.clone(),
@@ -191,6 +205,7 @@ pub async fn run(
             clock: opts.clock,
             shutdown: shutdown.clone(),
             heartbeat: hb,
+            stuck_after: opts.stuck_after,
         }));
     }
     notify::ready(&status_line(&cfg_rx.borrow()));
@@ -231,8 +246,8 @@ pub async fn run(
                         source.reload(&cfg_tx, &shared.metrics, opts.dry_run);
                     }
                     Sig::Usr1 => {
-                        tracing::info!("SIGUSR1: reconcile now");
-                        trigger.send_modify(|v| *v += 1);
+                        tracing::info!("SIGUSR1: reconcile now, reading every known tag set again");
+                        request(true);
                     }
                     Sig::Term => {
                         tracing::info!("shutting down");
@@ -360,172 +375,5 @@ async fn cron_task(
                 r = cfg_rx.changed() => if r.is_err() { return },
             }
         }
-    }
-}
-
-struct TargetLoop {
-    target_name: String,
-    cfg_rx: watch::Receiver<Arc<Config>>,
-    trigger_rx: watch::Receiver<u64>,
-    cron_rx: watch::Receiver<u64>,
-    shared: Shared,
-    store: Arc<MemoryStore>,
-    overrides: ClientOverrides,
-    clock: Clock,
-    shutdown: CancellationToken,
-    heartbeat: Arc<Heartbeat>,
-}
-
-/// Why a loop woke up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Wake {
-    Cadence,
-    Boundary,
-    Reload,
-    Trigger,
-    Shutdown,
-}
-
-async fn target_loop(mut l: TargetLoop) {
-    let labels = Metrics::target(&l.target_name);
-    let mut reconciler: Option<TargetReconciler> = None;
-    let mut wake = Wake::Cadence;
-    loop {
-        l.heartbeat.beat();
-        let cfg = l.cfg_rx.borrow_and_update().clone();
-        let Some(target) = cfg
-            .targets
-            .iter()
-            .find(|t| t.name == l.target_name)
-            .cloned()
-        else {
-            tracing::warn!(target_name = %l.target_name, "target no longer in the config; its loop stops");
-            return;
-        };
-        let cycle_started = tokio::time::Instant::now();
-        l.shared.metrics.init_target(&l.target_name);
-        l.shared
-            .metrics
-            .init_rules(&l.target_name, cfg.policy.rule_names());
-        if reconciler.is_none() {
-            match crate::aws::build_client(&target, &l.overrides).await {
-                Ok(client) => {
-                    reconciler = Some(TargetReconciler::new(
-                        target.clone(),
-                        client,
-                        l.store.clone(),
-                        l.shared.metrics.clone(),
-                        l.shared.audit.clone(),
-                        l.shutdown.clone(),
-                    ));
-                }
-                Err(e) => {
-                    l.shared
-                        .metrics
-                        .credential_errors
-                        .get_or_create(&labels)
-                        .inc();
-                    l.shared
-                        .metrics
-                        .reconcile_failures
-                        .get_or_create(&labels)
-                        .inc();
-                    l.shared.health.cycle_finished(&l.target_name, false);
-                    tracing::error!(target_name = %l.target_name, error = %e, "target unavailable; retrying in {:?}", SETUP_RETRY);
-                }
-            }
-        }
-        if let Some(rec) = reconciler.as_mut() {
-            if rec.target() != &target {
-                rec.update_target(target.clone());
-            }
-            let now = l.clock.now();
-            tracing::debug!(target_name = %l.target_name, ?wake, %now, "cycle starts");
-            match rec.cycle(&cfg, now, CycleMode::default()).await {
-                Ok(report) => {
-                    let ok = report.is_clean();
-                    l.shared.health.cycle_finished(&l.target_name, ok);
-                    if ok {
-                        l.shared
-                            .metrics
-                            .last_successful_reconcile
-                            .get_or_create(&labels)
-                            .set(chrono::Utc::now().timestamp_millis() as f64 / 1000.0);
-                    } else {
-                        l.shared
-                            .metrics
-                            .reconcile_failures
-                            .get_or_create(&labels)
-                            .inc();
-                    }
-                    let line = report.summary();
-                    if report.written > 0 || !ok || report.plan.blocked.is_some() {
-                        tracing::info!(target_name = %l.target_name, summary = %line, duration_ms = report.duration.as_millis() as u64, "cycle done");
-                    } else {
-                        tracing::debug!(target_name = %l.target_name, summary = %line, "cycle done");
-                    }
-                    notify::status(&format!("{}; last cycle: {}", status_line(&cfg), line));
-                }
-                Err(e) => {
-                    l.shared.health.cycle_finished(&l.target_name, false);
-                    l.shared
-                        .metrics
-                        .reconcile_failures
-                        .get_or_create(&labels)
-                        .inc();
-                    tracing::error!(target_name = %l.target_name, error = %e, "cycle failed; the loop goes on");
-                }
-            }
-        }
-        if l.shutdown.is_cancelled() {
-            return;
-        }
-        wake = wait_for_trigger(&mut l, &cfg, cycle_started, reconciler.is_some()).await;
-        if wake == Wake::Shutdown {
-            return;
-        }
-    }
-}
-
-async fn wait_for_trigger(
-    l: &mut TargetLoop,
-    cfg: &Config,
-    cycle_started: tokio::time::Instant,
-    ready: bool,
-) -> Wake {
-    let cadence_at = match (&cfg.reconcile.cadence, ready) {
-        (_, false) => Some(cycle_started + SETUP_RETRY),
-        (Cadence::Interval(d), true) => Some(cycle_started + *d),
-        (Cadence::Cron(_), true) => None,
-    };
-    let boundary_at = cfg
-        .policy
-        .next_window_change(l.clock.now())
-        .map(|t| tokio::time::Instant::now() + l.clock.real_until(t) + BOUNDARY_MARGIN);
-    loop {
-        let idle = tokio::time::sleep(IDLE_BEAT);
-        tokio::select! {
-            biased;
-            _ = l.shutdown.cancelled() => return Wake::Shutdown,
-            r = l.cfg_rx.changed() => {
-                return if r.is_ok() { Wake::Reload } else { Wake::Shutdown };
-            }
-            r = l.trigger_rx.changed() => {
-                if r.is_ok() { return Wake::Trigger; }
-            }
-            r = l.cron_rx.changed() => {
-                if r.is_ok() { return Wake::Cadence; }
-            }
-            _ = sleep_until_opt(cadence_at) => return Wake::Cadence,
-            _ = sleep_until_opt(boundary_at) => return Wake::Boundary,
-            _ = idle => l.heartbeat.beat(),
-        }
-    }
-}
-
-async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
     }
 }

@@ -57,7 +57,7 @@ pub use job::{
     is_valid_account_id, is_valid_job_id, EmulatorJob, Failure, JobSpec, JobStatus, OperationName,
     Progress, Tag,
 };
-pub use server::{PriorityUpdate, MAX_BODY_BYTES, MAX_LIST_RESULTS};
+pub use server::{PriorityUpdate, RequestRecord, MAX_BODY_BYTES, MAX_LIST_RESULTS};
 pub use stats::Stats;
 pub use throttle::Throttle;
 
@@ -200,6 +200,7 @@ pub async fn start(opts: EmulatorOptions) -> Result<EmulatorHandle, EmulatorErro
         }),
         rng: Mutex::new(SmallRng::seed_from_u64(opts.seed.wrapping_add(17))),
         priority_updates: Mutex::new(Vec::new()),
+        request_log: Mutex::new(None),
         request_counter: AtomicU64::new(0),
         seed: opts.seed,
         dirty: AtomicBool::new(false),
@@ -445,6 +446,16 @@ impl EmulatorHandle {
         let body = wire::list_jobs(&page.jobs, token.as_deref());
         std::hint::black_box(body);
         (page.jobs.len(), token)
+    }
+
+    /// Starts (or restarts, empty) a log of every job-API request with its time and job id.
+    pub fn start_request_log(&self) {
+        *lock(&self.shared.request_log) = Some(Vec::new());
+    }
+
+    /// The requests logged since [`EmulatorHandle::start_request_log`], in arrival order.
+    pub fn request_log(&self) -> Vec<RequestRecord> {
+        lock(&self.shared.request_log).clone().unwrap_or_default()
     }
 
     /// Requests answered since start (for quick checks; `stats()` has the detail).

@@ -48,6 +48,16 @@ pub struct PriorityUpdate {
     pub wall: SystemTime,
 }
 
+/// One request as the emulator saw it, for benchmarks that time what a client did to a job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestRecord {
+    pub at: Instant,
+    pub operation: &'static str,
+    pub job_id: Option<String>,
+    /// `ok`, an error code, or `dropped`.
+    pub outcome: String,
+}
+
 /// The update log keeps at most this many entries (oldest dropped first).
 const MAX_PRIORITY_UPDATES: usize = 1_000_000;
 
@@ -71,6 +81,8 @@ pub(crate) struct Shared {
     pub faults: Mutex<Faults>,
     pub rng: Mutex<SmallRng>,
     pub priority_updates: Mutex<Vec<PriorityUpdate>>,
+    /// Every job-API request, when turned on (`EmulatorHandle::start_request_log`).
+    pub request_log: Mutex<Option<Vec<RequestRecord>>>,
     pub request_counter: AtomicU64,
     pub seed: u64,
     /// Set by every change to the jobs; cleared when the state file is written.
@@ -104,8 +116,18 @@ impl Shared {
         self.dirty.store(true, Ordering::Relaxed);
     }
 
-    fn record(&self, op: Operation, outcome: &str) {
+    fn record(&self, op: Operation, job_id: Option<&str>, outcome: &str) {
         lock(&self.stats).record(op.name(), outcome);
+        if let Some(log) = lock(&self.request_log).as_mut() {
+            if log.len() < MAX_PRIORITY_UPDATES {
+                log.push(RequestRecord {
+                    at: Instant::now(),
+                    operation: op.name(),
+                    job_id: job_id.map(str::to_string),
+                    outcome: outcome.to_string(),
+                });
+            }
+        }
     }
 }
 
@@ -370,10 +392,12 @@ async fn dispatch(
         .as_ref()
         .map(|(op, _)| *op)
         .unwrap_or(Operation::Unknown);
+    let job_id = routed.as_ref().ok().and_then(|(_, id)| id.clone());
+    let job_id = job_id.as_deref();
 
     if shared.is_down() {
         conn.kill();
-        shared.record(op, OUTCOME_DROPPED);
+        shared.record(op, job_id, OUTCOME_DROPPED);
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
     let faults = *lock(&shared.faults);
@@ -386,16 +410,16 @@ async fn dispatch(
     };
     match outcome {
         Ok(Reply::Xml(body)) => {
-            shared.record(op, OUTCOME_OK);
+            shared.record(op, job_id, OUTCOME_OK);
             xml_response(200, body, &request_id)
         }
         Ok(Reply::Drop) => {
             conn.kill();
-            shared.record(op, OUTCOME_DROPPED);
+            shared.record(op, job_id, OUTCOME_DROPPED);
             StatusCode::SERVICE_UNAVAILABLE.into_response()
         }
         Err(err) => {
-            shared.record(op, err.code);
+            shared.record(op, job_id, err.code);
             xml_response(
                 err.status,
                 wire::error_response(&err, &request_id),

@@ -2,6 +2,11 @@
 //!
 //! Liveness is about s3prio's own loops only (an AWS outage must not make Kubernetes restart the
 //! pod); readiness adds "the config is loaded and the last cycle of every target succeeded".
+//!
+//! Liveness means progress, not "a cycle ended": a target loop beats its [`Heartbeat`] at every
+//! step of a cycle and whenever one of its calls returns (success or error), so a cycle of an
+//! hour stays live. Each heartbeat carries its own bound, derived from what one step may take
+//! (see `reconcile::liveness_bound`); a loop silent for longer is stuck.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -10,33 +15,69 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// A loop's sign of life: the time of its last step.
+/// A loop's sign of life: the time of its last step, and how long it may stay silent.
 #[derive(Debug)]
 pub struct Heartbeat {
+    name: String,
     origin: Instant,
     last_ms: AtomicU64,
+    bound_ms: AtomicU64,
 }
 
 impl Default for Heartbeat {
     fn default() -> Self {
-        Heartbeat {
-            origin: Instant::now(),
-            last_ms: AtomicU64::new(0),
-        }
+        Heartbeat::new("loop", DEFAULT_STUCK_AFTER)
     }
 }
 
 impl Heartbeat {
+    /// A heartbeat that has just beaten.
+    pub fn new(name: &str, bound: Duration) -> Self {
+        Heartbeat {
+            name: name.to_string(),
+            origin: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            bound_ms: AtomicU64::new(millis(bound)),
+        }
+    }
+
     pub fn beat(&self) {
-        let ms = self.origin.elapsed().as_millis() as u64;
+        let ms = millis(self.origin.elapsed());
         self.last_ms.store(ms, Ordering::Relaxed);
     }
 
     /// Time since the last beat.
     pub fn age(&self) -> Duration {
-        let now = self.origin.elapsed().as_millis() as u64;
+        let now = millis(self.origin.elapsed());
         Duration::from_millis(now.saturating_sub(self.last_ms.load(Ordering::Relaxed)))
     }
+
+    /// How long the loop may go without a beat before it counts as stuck.
+    pub fn bound(&self) -> Duration {
+        Duration::from_millis(self.bound_ms.load(Ordering::Relaxed))
+    }
+
+    pub fn set_bound(&self, bound: Duration) {
+        self.bound_ms.store(millis(bound), Ordering::Relaxed);
+    }
+
+    /// `Err` with the reason when the loop has been silent for longer than its bound.
+    pub fn check(&self) -> Result<(), String> {
+        let (age, bound) = (self.age(), self.bound());
+        if age > bound {
+            return Err(format!(
+                "{}: no progress for {:.1} s (bound {:.0} s)",
+                self.name,
+                age.as_secs_f64(),
+                bound.as_secs_f64()
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[derive(Debug, Clone)]
@@ -53,8 +94,8 @@ pub struct Health {
     loops: Mutex<Vec<std::sync::Arc<Heartbeat>>>,
 }
 
-/// A loop that has not beaten for this long is considered stuck.
-pub const STUCK_AFTER: Duration = Duration::from_secs(60);
+/// The bound of a heartbeat that was given none.
+pub const DEFAULT_STUCK_AFTER: Duration = Duration::from_secs(60);
 
 impl Health {
     pub fn set_config_loaded(&self) {
@@ -91,15 +132,10 @@ impl Health {
         }
     }
 
-    /// All loops beat within `STUCK_AFTER`.
+    /// Every registered loop beat within its bound.
     pub fn live(&self) -> Result<(), String> {
         let loops = self.loops.lock().unwrap_or_else(|e| e.into_inner());
-        for (i, hb) in loops.iter().enumerate() {
-            if hb.age() > STUCK_AFTER {
-                return Err(format!("loop {i} has made no progress for {:?}", hb.age()));
-            }
-        }
-        Ok(())
+        loops.iter().try_for_each(|hb| hb.check())
     }
 
     /// Config loaded, and every target's last cycle succeeded within `max_age`.
@@ -127,5 +163,34 @@ impl Health {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_loop_is_live_while_it_beats_and_stuck_once_silent_past_its_bound() {
+        let health = Health::default();
+        let hb = Arc::new(Heartbeat::new("target a", Duration::from_secs(10)));
+        health.register_loop(hb.clone());
+        // Beating every 4 s for a minute: live throughout.
+        for _ in 0..15 {
+            tokio::time::advance(Duration::from_secs(4)).await;
+            hb.beat();
+            assert_eq!(health.live(), Ok(()));
+        }
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(health.live(), Ok(()), "exactly at the bound is still live");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let err = health.live().expect_err("silent past the bound");
+        assert!(
+            err.contains("target a: no progress for 11.0 s (bound 10 s)"),
+            "{err}"
+        );
+        hb.beat();
+        assert_eq!(health.live(), Ok(()));
     }
 }

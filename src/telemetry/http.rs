@@ -4,22 +4,25 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::health::Health;
 use super::Metrics;
 
+/// What `POST /reconcile` asks of the daemon: a cycle of every target now, and whether to read
+/// every known tag set again first (`?refresh=tags`).
+pub type OnReconcile = Arc<dyn Fn(bool) + Send + Sync>;
+
 #[derive(Clone)]
 struct AppState {
     metrics: Arc<Metrics>,
     health: Arc<Health>,
-    trigger: watch::Sender<u64>,
+    on_reconcile: OnReconcile,
     ready_max_age: Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -27,8 +30,6 @@ struct AppState {
 #[derive(Debug)]
 pub struct HttpServer {
     pub addr: SocketAddr,
-    /// Bumped by `POST /reconcile` (and SIGUSR1): every loop runs a cycle.
-    pub trigger: watch::Sender<u64>,
     pub ready_max_age_secs: Arc<std::sync::atomic::AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -45,14 +46,14 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     ready_max_age: Duration,
+    on_reconcile: OnReconcile,
     shutdown: CancellationToken,
 ) -> std::io::Result<HttpServer> {
     let ready_max_age_secs = Arc::new(std::sync::atomic::AtomicU64::new(ready_max_age.as_secs()));
-    let (trigger, _) = watch::channel(0u64);
     let state = AppState {
         metrics,
         health,
-        trigger: trigger.clone(),
+        on_reconcile,
         ready_max_age: ready_max_age_secs.clone(),
     };
     let app = Router::new()
@@ -73,7 +74,6 @@ pub async fn serve(
     });
     Ok(HttpServer {
         addr,
-        trigger,
         ready_max_age_secs,
         task,
     })
@@ -104,7 +104,30 @@ async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
     }
 }
 
-async fn reconcile(State(s): State<AppState>) -> impl IntoResponse {
-    s.trigger.send_modify(|v| *v += 1);
-    (StatusCode::ACCEPTED, "reconcile triggered\n")
+#[derive(Debug, serde::Deserialize)]
+struct ReconcileQuery {
+    refresh: Option<String>,
+}
+
+async fn reconcile(
+    State(s): State<AppState>,
+    Query(q): Query<ReconcileQuery>,
+) -> impl IntoResponse {
+    match q.refresh.as_deref() {
+        None => {
+            (s.on_reconcile)(false);
+            (StatusCode::ACCEPTED, "reconcile triggered\n".to_string())
+        }
+        Some("tags") => {
+            (s.on_reconcile)(true);
+            (
+                StatusCode::ACCEPTED,
+                "reconcile triggered; every known tag set is read again\n".to_string(),
+            )
+        }
+        Some(other) => (
+            StatusCode::BAD_REQUEST,
+            format!("unknown refresh `{other}`; use `POST /reconcile` or `POST /reconcile?refresh=tags`\n"),
+        ),
+    }
 }

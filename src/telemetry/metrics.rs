@@ -71,6 +71,7 @@ pub struct Metrics {
     pub rate_limit_current_rps: Family<TargetLabels, Gauge<f64, AtomicU64>>,
     pub blast_radius_blocked: Family<TargetLabels, Counter>,
     pub hands_off_jobs: Family<TargetLabels, Gauge>,
+    pub read_backlog: Family<TargetLabels, Gauge>,
     pub credential_errors: Family<TargetLabels, Counter>,
     pub retry_delay: Family<TargetLabels, Histogram, fn() -> Histogram>,
     pub registry: Registry,
@@ -161,6 +162,12 @@ impl Metrics {
             "Managed jobs left alone because a person changed their priority",
             hands_off_jobs.clone(),
         );
+        let read_backlog = Family::<TargetLabels, Gauge>::default();
+        registry.register(
+            "read_backlog",
+            "Reads the last cycle left for later cycles (it was asked to end, or refreshes were over budget)",
+            read_backlog.clone(),
+        );
         let credential_errors = Family::<TargetLabels, Counter>::default();
         registry.register(
             "credential_errors",
@@ -189,6 +196,7 @@ impl Metrics {
             rate_limit_current_rps,
             blast_radius_blocked,
             hands_off_jobs,
+            read_backlog,
             credential_errors,
             retry_delay,
             registry,
@@ -212,6 +220,7 @@ impl Metrics {
         drop(self.reconcile_failures.get_or_create(&t));
         drop(self.credential_errors.get_or_create(&t));
         drop(self.hands_off_jobs.get_or_create(&t));
+        drop(self.read_backlog.get_or_create(&t));
         drop(self.last_successful_reconcile.get_or_create(&t));
         drop(self.reconcile_duration.get_or_create(&t));
     }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use s3prio::aws::{ClientOverrides, MemoryStore};
 use s3prio::config::{self, Config};
 use s3prio::emulator::{self, EmulatorHandle, EmulatorOptions, JobSpec, JobStatus, Tag};
-use s3prio::reconcile::{build_reconcilers, TargetReconciler};
-use s3prio::telemetry::{Audit, Metrics};
+use s3prio::reconcile::{build_reconcilers, TargetReconciler, Wiring};
+use s3prio::telemetry::{Audit, Heartbeat, Metrics};
 use tokio_util::sync::CancellationToken;
 
 pub const ACCOUNT: &str = "123456789012";
@@ -116,15 +116,14 @@ pub async fn rig(cfg: &Config) -> Rig {
     let metrics = Arc::new(Metrics::new());
     let audit = Audit::new(metrics.clone());
     let store = Arc::new(MemoryStore::open(&cfg.baseline).expect("store opens"));
-    let mut recs = build_reconcilers(
-        cfg,
-        &ClientOverrides::emulator(),
-        store.clone(),
-        metrics.clone(),
-        audit.clone(),
-        CancellationToken::new(),
-    )
-    .await;
+    let wiring = Wiring {
+        store: store.clone(),
+        metrics: metrics.clone(),
+        audit: audit.clone(),
+        shutdown: CancellationToken::new(),
+        heartbeat: Arc::new(Heartbeat::default()),
+    };
+    let mut recs = build_reconcilers(cfg, &ClientOverrides::emulator(), &wiring).await;
     let reconciler = recs.remove(0).expect("client builds");
     Rig {
         reconciler,

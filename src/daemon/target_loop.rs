@@ -1,0 +1,258 @@
+//! One target's loop: a cycle, then wait for the next trigger; a trigger that fires during a
+//! cycle ends it early and starts the next.
+//!
+//! Triggers: the cadence (an interval from the start of the last cycle, or a tick of the UTC
+//! cron schedule), the next window boundary of the policy (so a window opening is acted on
+//! within a second, not at the next poll), a config reload, and an on-demand request (SIGUSR1,
+//! `POST /reconcile`). During a cycle a cadence tick or a request winds it down (no new read;
+//! decided changes still go out); a boundary, a reload or shutdown abandons what was not
+//! committed, since those decisions may be stale. Cycles of one target never overlap.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{notify, status_line, Clock, OnDemand, Shared};
+use crate::aws::{ClientOverrides, MemoryStore};
+use crate::config::{Cadence, Config, Target};
+use crate::reconcile::{liveness_bound, CycleMode, CycleStop, TargetReconciler, Wiring};
+use crate::telemetry::{Heartbeat, Metrics};
+
+/// How long after a window boundary the loop wakes (the boundary instant itself is inside the
+/// new state; the margin absorbs timer granularity).
+const BOUNDARY_MARGIN: Duration = Duration::from_millis(200);
+/// A waiting loop beats at least this often, so the watchdog sees it alive.
+const IDLE_BEAT: Duration = Duration::from_secs(5);
+/// Retry period for a target whose client could not be set up (e.g. no credentials yet).
+const SETUP_RETRY: Duration = Duration::from_secs(30);
+
+pub(super) struct TargetLoop {
+    pub target_name: String,
+    pub cfg_rx: watch::Receiver<Arc<Config>>,
+    pub on_demand: watch::Receiver<OnDemand>,
+    pub cron_rx: watch::Receiver<u64>,
+    pub shared: Shared,
+    pub store: Arc<MemoryStore>,
+    pub overrides: ClientOverrides,
+    pub clock: Clock,
+    pub shutdown: CancellationToken,
+    pub heartbeat: Arc<Heartbeat>,
+    /// Overrides the liveness bound derived from the target's settings (tests).
+    pub stuck_after: Option<Duration>,
+}
+
+/// Why a loop woke up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    Cadence,
+    Boundary,
+    Reload,
+    Request,
+    Shutdown,
+}
+
+impl Wake {
+    /// Whether decisions made before this wake may be stale.
+    fn invalidates_decisions(self) -> bool {
+        matches!(self, Wake::Boundary | Wake::Reload | Wake::Shutdown)
+    }
+}
+
+/// When the cadence and the next boundary fall, for one wait.
+#[derive(Debug, Clone, Copy)]
+struct Deadlines {
+    cadence: Option<Instant>,
+    boundary: Option<Instant>,
+}
+
+pub(super) async fn run(mut l: TargetLoop) {
+    let mut reconciler: Option<TargetReconciler> = None;
+    let mut refreshes_seen = l.on_demand.borrow().tag_refreshes;
+    loop {
+        l.heartbeat.beat();
+        let cfg = l.cfg_rx.borrow_and_update().clone();
+        let Some(target) = cfg
+            .targets
+            .iter()
+            .find(|t| t.name == l.target_name)
+            .cloned()
+        else {
+            tracing::warn!(target_name = %l.target_name, "target no longer in the config; its loop stops");
+            return;
+        };
+        l.heartbeat
+            .set_bound(l.stuck_after.unwrap_or_else(|| liveness_bound(&target)));
+        l.shared.metrics.init_target(&l.target_name);
+        l.shared
+            .metrics
+            .init_rules(&l.target_name, cfg.policy.rule_names());
+        let started = Instant::now();
+        if reconciler.is_none() {
+            reconciler = setup(&l, &target).await;
+        }
+        let deadlines = Deadlines {
+            cadence: match (&cfg.reconcile.cadence, reconciler.is_some()) {
+                (_, false) => Some(started + SETUP_RETRY),
+                (Cadence::Interval(d), true) => Some(started + *d),
+                (Cadence::Cron(_), true) => None,
+            },
+            boundary: cfg
+                .policy
+                .next_window_change(l.clock.now())
+                .map(|t| Instant::now() + l.clock.real_until(t) + BOUNDARY_MARGIN),
+        };
+        let mut woke = None;
+        if let Some(rec) = reconciler.as_mut() {
+            if rec.target() != &target {
+                rec.update_target(target.clone());
+            }
+            let requested = l.on_demand.borrow().tag_refreshes;
+            if requested != refreshes_seen {
+                refreshes_seen = requested;
+                rec.force_tag_refresh();
+            }
+            woke = cycle(&mut l, rec, &cfg, deadlines).await;
+        }
+        if l.shutdown.is_cancelled() || woke == Some(Wake::Shutdown) {
+            return;
+        }
+        if woke.is_none() && wait_for_trigger(&mut l, deadlines, true).await == Wake::Shutdown {
+            return;
+        }
+    }
+}
+
+/// Builds the target's client; a failure is counted and retried after `SETUP_RETRY`.
+async fn setup(l: &TargetLoop, target: &Target) -> Option<TargetReconciler> {
+    let labels = Metrics::target(&l.target_name);
+    match crate::aws::build_client(target, &l.overrides).await {
+        Ok(client) => Some(TargetReconciler::new(
+            target.clone(),
+            client,
+            Wiring {
+                store: l.store.clone(),
+                metrics: l.shared.metrics.clone(),
+                audit: l.shared.audit.clone(),
+                shutdown: l.shutdown.clone(),
+                heartbeat: l.heartbeat.clone(),
+            },
+        )),
+        Err(e) => {
+            l.shared
+                .metrics
+                .credential_errors
+                .get_or_create(&labels)
+                .inc();
+            l.shared
+                .metrics
+                .reconcile_failures
+                .get_or_create(&labels)
+                .inc();
+            l.shared.health.cycle_finished(&l.target_name, false);
+            tracing::error!(target_name = %l.target_name, error = %e, "target unavailable; retrying in {:?}", SETUP_RETRY);
+            None
+        }
+    }
+}
+
+/// Runs one cycle; a trigger that fires meanwhile ends it early and is returned.
+async fn cycle(
+    l: &mut TargetLoop,
+    rec: &mut TargetReconciler,
+    cfg: &Config,
+    deadlines: Deadlines,
+) -> Option<Wake> {
+    let now = l.clock.now();
+    tracing::debug!(target_name = %l.target_name, %now, "cycle starts");
+    let stop = CycleStop::default();
+    let run = rec.cycle_until(cfg, now, CycleMode::default(), stop.clone());
+    tokio::pin!(run);
+    let mut woke = None;
+    let result = loop {
+        tokio::select! {
+            r = &mut run => break r,
+            w = wait_for_trigger(l, deadlines, false), if woke.is_none() => {
+                tracing::debug!(target_name = %l.target_name, wake = ?w, "trigger during a cycle: ending it early");
+                if w.invalidates_decisions() {
+                    stop.abandon();
+                } else {
+                    stop.wind_down();
+                }
+                woke = Some(w);
+            }
+        }
+    };
+    record(l, cfg, result);
+    woke
+}
+
+/// Health, metrics, logs and systemd status of a finished cycle.
+fn record(
+    l: &TargetLoop,
+    cfg: &Config,
+    result: Result<crate::reconcile::CycleReport, crate::reconcile::CycleError>,
+) {
+    let labels = Metrics::target(&l.target_name);
+    let metrics = &l.shared.metrics;
+    match result {
+        Ok(report) => {
+            let ok = report.is_clean();
+            l.shared.health.cycle_finished(&l.target_name, ok);
+            if ok {
+                metrics
+                    .last_successful_reconcile
+                    .get_or_create(&labels)
+                    .set(chrono::Utc::now().timestamp_millis() as f64 / 1000.0);
+            } else {
+                metrics.reconcile_failures.get_or_create(&labels).inc();
+            }
+            let line = report.summary();
+            if report.written > 0 || !ok || report.plan.blocked.is_some() {
+                tracing::info!(target_name = %l.target_name, summary = %line, duration_ms = report.duration.as_millis() as u64, "cycle done");
+            } else {
+                tracing::debug!(target_name = %l.target_name, summary = %line, "cycle done");
+            }
+            notify::status(&format!("{}; last cycle: {}", status_line(cfg), line));
+        }
+        Err(e) => {
+            l.shared.health.cycle_finished(&l.target_name, false);
+            metrics.reconcile_failures.get_or_create(&labels).inc();
+            tracing::error!(target_name = %l.target_name, error = %e, "cycle failed; the loop goes on");
+        }
+    }
+}
+
+/// Waits for the next trigger. `beat`: the loop is idle, so waiting is its progress (never
+/// while a cycle runs, or a stuck cycle would look alive).
+async fn wait_for_trigger(l: &mut TargetLoop, at: Deadlines, beat: bool) -> Wake {
+    loop {
+        let idle = tokio::time::sleep(IDLE_BEAT);
+        tokio::select! {
+            biased;
+            _ = l.shutdown.cancelled() => return Wake::Shutdown,
+            r = l.cfg_rx.changed() => {
+                return if r.is_ok() { Wake::Reload } else { Wake::Shutdown };
+            }
+            // The senders live as long as the daemon: closed means shutting down.
+            r = l.on_demand.changed() => {
+                return if r.is_ok() { Wake::Request } else { Wake::Shutdown };
+            }
+            r = l.cron_rx.changed() => {
+                return if r.is_ok() { Wake::Cadence } else { Wake::Shutdown };
+            }
+            _ = sleep_until_opt(at.cadence) => return Wake::Cadence,
+            _ = sleep_until_opt(at.boundary) => return Wake::Boundary,
+            _ = idle => if beat { l.heartbeat.beat() },
+        }
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
