@@ -123,8 +123,7 @@ fn window(w: &TimeWindow, reference: DateTime<Utc>, out: &mut Vec<SemErr>) {
     let calendar = w.calendar(reference, until);
     let opens = calendar
         .iter()
-        .any(|e| matches!(e.event, CalendarEvent::Opens { .. }))
-        || !w.open_periods(reference, until).is_empty();
+        .any(|e| matches!(e.event, CalendarEvent::Opens { .. }));
     if !opens {
         let excluded = calendar
             .iter()
