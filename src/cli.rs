@@ -20,6 +20,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Validate a config file; print a one-line summary, or the located error (exit status 78).
+    /// Warnings go to stderr, one line each (exit 0; 78 with --strict). --calendar lists when
+    /// each window opens and closes.
     Check(CheckArgs),
     /// Show what would change and why: against a job snapshot (--jobs) or the live targets.
     Plan(PlanArgs),
@@ -42,6 +44,20 @@ pub struct CheckArgs {
     /// The config file to validate.
     #[arg(long, short, env = "S3PRIO_CONFIG")]
     pub config: PathBuf,
+    /// Treat warnings as errors: exit with status 78 when there is any.
+    #[arg(long)]
+    pub strict: bool,
+    /// Also list, per window, its openings and closings in its zone and in UTC, with DST shifts
+    /// and excluded dates.
+    #[arg(long)]
+    pub calendar: bool,
+    /// Start the calendar (and the year of window warnings) at this instant (RFC 3339, e.g.
+    /// 2026-11-01T00:00:00Z) instead of now.
+    #[arg(long, value_parser = parse_rfc3339)]
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Number of days the calendar covers.
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u16).range(1..=3660))]
+    pub days: u16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -15,9 +15,21 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => match offline::check(&args) {
-            Ok(summary) => {
-                println!("{summary}");
-                ExitCode::SUCCESS
+            Ok(report) => {
+                for w in &report.warnings {
+                    eprintln!("{w}");
+                }
+                println!("{}", report.output.trim_end());
+                if args.strict && !report.warnings.is_empty() {
+                    eprintln!(
+                        "{}: {} warning(s) and --strict: failing",
+                        args.config.display(),
+                        report.warnings.len()
+                    );
+                    ExitCode::from(EX_CONFIG)
+                } else {
+                    ExitCode::SUCCESS
+                }
             }
             Err(e) => {
                 eprintln!("{e}");

@@ -297,6 +297,27 @@ pub fn render_table(plan: &Plan) -> String {
     out
 }
 
+/// The line under a plan table that says when a window some rule uses next opens or closes:
+/// until then, the plan changes only if the jobs do.
+pub fn render_next_boundary(policy: &Policy, after: DateTime<Utc>) -> String {
+    let referenced = (0..policy.window_count()).any(|i| policy.window_is_referenced(i));
+    if !referenced {
+        return "next window change: none (no rule uses a time window)\n".to_string();
+    }
+    match policy.next_boundary(after) {
+        Some(b) => format!(
+            "next window change: {} {} at {} ({} {})\n",
+            b.window.name,
+            if b.opens { "opens" } else { "closes" },
+            b.at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            b.at.with_timezone(&b.window.tz)
+                .format("%a %Y-%m-%d %H:%M %Z"),
+            b.window.tz.name(),
+        ),
+        None => "next window change: none within 8 days\n".to_string(),
+    }
+}
+
 fn write_table<const N: usize>(out: &mut String, headers: &[&str; N], rows: &[[String; N]]) {
     let mut widths = headers.map(str::len);
     for row in rows {

@@ -1,5 +1,7 @@
-//! One test per validation error: the message names the right line (and says what is allowed).
+//! One test per validation error and per warning: the message names the right line (and says
+//! what is allowed).
 
+use chrono::Datelike;
 use s3prio::config::{self, ConfigError};
 
 const TARGET: &str = "[[targets]]\naccount_id = \"123456789012\"\nregion = \"us-east-1\"\n";
@@ -258,4 +260,211 @@ fn example_config_loads() {
     assert!(cfg.policy.uses_tags() && cfg.policy.uses_details());
     let schema = config::json_schema();
     assert!(schema["properties"]["rules"].is_object(), "{schema}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clearer messages.
+
+#[test]
+fn wrong_type_names_the_key_path_and_gives_an_example() {
+    let src = format!("{TARGET}\n[[rules]]\nname = \"r\"\naction = {{ set = \"900\" }}\n");
+    let (line, text) = error(&src);
+    assert_eq!(line, line_of(&src, "set ="), "{text}");
+    assert!(
+        text.contains("`rules[0].action.set` must be an integer, e.g. `set = 900`"),
+        "{text}"
+    );
+    assert!(!text.contains("expected i64"), "{text}");
+}
+
+#[test]
+fn wrong_type_in_a_list_and_a_boolean() {
+    let src = format!("{TARGET}[reconcile]\ndry_run = \"yes\"\n");
+    assert_error(
+        &src,
+        "dry_run",
+        "`reconcile.dry_run` must be true or false, e.g. `dry_run = true`",
+    );
+    let src = format!("{TARGET}\n[windows.w]\ntimezone = \"UTC\"\nranges = \"09:00-17:00\"\n");
+    assert_error(
+        &src,
+        "ranges",
+        "`windows.w.ranges` must be an array, e.g. `ranges = [\"09:00-17:00\"]`",
+    );
+}
+
+#[test]
+fn a_table_where_an_array_of_tables_belongs() {
+    let src = format!("{TARGET}\n[rules.urgent]\nname = \"urgent\"\naction = {{ set = 900 }}\n");
+    let (line, text) = error(&src);
+    assert!(
+        text.contains("use `[[rules]]` (an array of tables)"),
+        "{text}"
+    );
+    assert!(
+        line == line_of(&src, "[rules.urgent]") || line == line_of(&src, "name = \"urgent\""),
+        "line {line}:\n{text}"
+    );
+}
+
+#[test]
+fn weekdays_suggests_a_span_not_a_day() {
+    let src = format!(
+        "{TARGET}\n[windows.w]\ntimezone = \"UTC\"\ndays = [\"Weekdays\"]\nranges = [\"09:00-17:00\"]\n"
+    );
+    let (_, text) = error(&src);
+    assert_error(&src, "Weekdays", "did you mean \"Mon-Fri\"?");
+    assert!(!text.contains("`Wed`"), "{text}");
+    let src = format!(
+        "{TARGET}\n[windows.w]\ntimezone = \"UTC\"\ndays = [\"weekend\"]\nranges = [\"09:00-17:00\"]\n"
+    );
+    assert_error(&src, "weekend", "did you mean \"Sat-Sun\"?");
+}
+
+#[test]
+fn an_error_about_the_whole_file_has_no_empty_path() {
+    let (_, text) = error("[reconcile]\ninterval = \"30s\"\n");
+    assert!(text.contains("no targets"), "{text}");
+    assert!(!text.contains("(at ``)"), "{text}");
+}
+
+#[test]
+fn empty_all_is_always_true() {
+    let src = format!(
+        "{TARGET}\n[[rules]]\nname = \"r\"\nwhen = {{ all = [] }}\naction = {{ set = 1 }}\n"
+    );
+    let (_, text) = error(&src);
+    assert_error(&src, "all = []", "an empty `all` is always true; remove it");
+    assert!(!text.contains("can never hold"), "{text}");
+    let src = format!(
+        "{TARGET}\n[[rules]]\nname = \"r\"\nwhen = {{ any = [] }}\naction = {{ set = 1 }}\n"
+    );
+    assert_error(&src, "any = []", "an empty `any` can never hold");
+}
+
+#[test]
+fn overlap_check_honours_days() {
+    // Friday night never meets Friday morning when Saturday is not active.
+    let ok = format!("{TARGET}\n[windows.night]\ntimezone = \"UTC\"\ndays = [\"Fri\"]\nranges = [\"22:00-06:00\", \"05:00-07:00\"]\n");
+    config::parse(&ok, "ok.toml").unwrap_or_else(|e| panic!("{e}"));
+    let bad = format!("{TARGET}\n[windows.night]\ntimezone = \"UTC\"\ndays = [\"Fri\", \"Sat\"]\nranges = [\"22:00-06:00\", \"05:00-07:00\"]\n");
+    assert_error(&bad, "ranges", "overlaps");
+}
+
+#[test]
+fn glob_with_a_lone_backslash() {
+    let src = format!("{TARGET}\n[[rules]]\nname = \"r\"\nwhen = {{ description_glob = 'half\\' }}\naction = {{ set = 1 }}\n");
+    assert_error(&src, "description_glob", "lone `\\`");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Warnings: valid, loaded, but reported with their line.
+
+const REFERENCE: &str = "2026-01-01T00:00:00Z";
+
+fn warnings(src: &str) -> Vec<String> {
+    let at = chrono::DateTime::parse_from_rfc3339(REFERENCE)
+        .expect("instant")
+        .with_timezone(&chrono::Utc);
+    let (_, warnings) = config::parse_with_warnings(src, "warn.toml", at)
+        .unwrap_or_else(|e| panic!("config should load:\n{e}"));
+    warnings.iter().map(|w| w.to_string()).collect()
+}
+
+/// Exactly one warning, on the line of `needle`, containing `text`.
+fn assert_warning(src: &str, needle: &str, text: &str) {
+    let w = warnings(src);
+    assert_eq!(w.len(), 1, "{w:#?}");
+    let prefix = format!("warn.toml:{}: warning: ", line_of(src, needle));
+    assert!(w[0].starts_with(&prefix), "expected {prefix:?}: {}", w[0]);
+    assert!(w[0].contains(text), "expected {text:?} in: {}", w[0]);
+    assert_eq!(w[0].lines().count(), 1, "one line: {}", w[0]);
+}
+
+#[test]
+fn deciding_rule_after_one_without_conditions() {
+    let src = format!(
+        "{TARGET}\n[[rules]]\nname = \"everyone\"\naction = {{ set = 10 }}\n\n[[rules]]\nname = \"urgent\"\nwhen = {{ tags = {{ urgent = \"true\" }} }}\naction = {{ set = 900 }}\n"
+    );
+    assert_warning(
+        &src,
+        "name = \"urgent\"",
+        "rule `urgent` can never decide: the earlier deciding rule `everyone` has no conditions",
+    );
+}
+
+#[test]
+fn deciding_rule_whose_conditions_imply_an_earlier_ones() {
+    let src = format!(
+        "{TARGET}\n[[rules]]\nname = \"copies\"\nwhen = {{ operation = [\"S3PutObjectCopy\", \"S3ReplicateObject\"] }}\naction = {{ raise = 10 }}\n\n[[rules]]\nname = \"urgent-copies\"\nwhen = {{ operation = [\"S3PutObjectCopy\"], tags = {{ urgent = \"true\" }} }}\naction = {{ set = 900 }}\n\n[[rules]]\nname = \"restores\"\nwhen = {{ operation = [\"S3InitiateRestoreObject\"] }}\naction = {{ set = 5 }}\n"
+    );
+    assert_warning(
+        &src,
+        "name = \"urgent-copies\"",
+        "rule `urgent-copies` can never decide: every job it matches also matches the earlier deciding rule `copies`",
+    );
+}
+
+#[test]
+fn window_that_never_opens_in_a_year() {
+    // Sundays only, and every Sunday of the coming year is a holiday.
+    let mut sundays = Vec::new();
+    let mut d = chrono::NaiveDate::from_ymd_opt(2026, 1, 4).expect("date");
+    while d.year() < 2027 || d.month() == 1 && d.day() < 10 {
+        sundays.push(format!("\"{d}\""));
+        d += chrono::Duration::days(7);
+    }
+    let src = format!(
+        "{TARGET}\n[windows.sundays]\ntimezone = \"Europe/Berlin\"\ndays = [\"Sun\"]\nranges = [\"10:00-12:00\"]\nexclude_dates = [{}]\n",
+        sundays.join(", ")
+    );
+    assert_warning(
+        &src,
+        "[windows.sundays]",
+        "window `sundays` never opens in the year from 2026-01-01: every active day is an excluded date",
+    );
+}
+
+#[test]
+fn range_inside_the_skipped_hour() {
+    let src = format!(
+        "{TARGET}\n[windows.maintenance]\ntimezone = \"America/New_York\"\ndays = [\"Sun\"]\nranges = [\n  \"00:00-01:00\",\n  \"02:00-02:45\",\n]\n"
+    );
+    assert_warning(
+        &src,
+        "\"02:00-02:45\"",
+        "range `02:00-02:45` does not open on 2026-03-08 (Sun)",
+    );
+}
+
+#[test]
+fn set_value_its_own_bound_always_changes() {
+    let src =
+        format!("{TARGET}\n[[rules]]\nname = \"r\"\n[rules.action]\nset = 900\nat_most = 800\n");
+    assert_warning(
+        &src,
+        "set = 900",
+        "rule `r`: `set = 900` is always changed to 800 by its own `at_most`",
+    );
+}
+
+#[test]
+fn clamp_rules_that_contradict_each_other() {
+    let src = format!(
+        "{TARGET}\n[[rules]]\nname = \"floor\"\nwhen = {{ tags = {{ tier = \"gold\" }} }}\naction = {{ at_least = 500 }}\n\n[[rules]]\nname = \"eu-cap\"\nwhen = {{ region = [\"eu-central-1\"] }}\naction = {{ at_most = 100 }}\n\n[[rules]]\nname = \"global-cap\"\naction = {{ at_most = 300 }}\n"
+    );
+    // `eu-cap` and `floor` may never meet (neither's conditions imply the other's): no warning.
+    // `global-cap` applies to every job `floor` raises.
+    assert_warning(
+        &src,
+        "at_most = 300",
+        "clamp rule `global-cap` (`at_most = 300`) contradicts `at_least = 500` of rule `floor`",
+    );
+}
+
+#[test]
+fn the_example_config_has_no_warnings() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/s3prio.example.toml");
+    let src = std::fs::read_to_string(path).expect("example");
+    assert_eq!(warnings(&src), Vec::<String>::new());
 }

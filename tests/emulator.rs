@@ -276,11 +276,25 @@ async fn lists_2500_jobs_in_three_pages_without_gaps_or_repeats() {
     assert_eq!(unique.len(), seen.len(), "a job was listed twice");
     assert_eq!(unique, expected, "a job is missing");
 
-    // maxResults above 1000 is capped; an invalid token is InvalidNextTokenException.
+    // maxResults outside the model's 0..1000 is refused; 0 means the default page of 1000; an
+    // invalid token is InvalidNextTokenException.
+    for n in [1001, 5000] {
+        let err = c
+            .list_jobs()
+            .account_id(ACCOUNT)
+            .max_results(n)
+            .send()
+            .await
+            .unwrap_err();
+        assert!(
+            err.into_service_error().is_invalid_request_exception(),
+            "maxResults {n}"
+        );
+    }
     let out = c
         .list_jobs()
         .account_id(ACCOUNT)
-        .max_results(5000)
+        .max_results(0)
         .send()
         .await
         .unwrap();
@@ -678,6 +692,19 @@ async fn raw(addr: std::net::SocketAddr, head: &str, body: &[u8]) -> (u16, Strin
     (status, h.to_string(), b.to_string())
 }
 
+/// A raw CreateJob body with the given manifest format, role and operation element.
+fn create_body(format: &str, role: &str, operation: &str) -> String {
+    format!(
+        "<CreateJobRequest xmlns=\"http://awss3control.amazonaws.com/doc/2018-08-20/\">\
+         <ClientRequestToken>raw-{format}-{}</ClientRequestToken>\
+         <Manifest><Spec><Format>{format}</Format></Spec>\
+         <Location><ObjectArn>arn:aws:s3:::m/list.csv</ObjectArn><ETag>e</ETag></Location></Manifest>\
+         <Operation>{operation}</Operation><Priority>1</Priority>\
+         <Report><Enabled>false</Enabled></Report><RoleArn>{role}</RoleArn></CreateJobRequest>",
+        operation.len()
+    )
+}
+
 #[tokio::test]
 async fn garbage_requests_get_error_responses_and_the_server_keeps_serving() {
     let emu = quiet_emulator().await;
@@ -709,6 +736,12 @@ async fn garbage_requests_get_error_responses_and_the_server_keeps_serving() {
         (format!("GET /nope HTTP/1.1\r\n{acct}"), vec![], 404, "UnknownOperationException"),
         (format!("GET /v20180820/jobs/{id}/bogus/x HTTP/1.1\r\n{acct}"), vec![], 404, "UnknownOperationException"),
         (format!("DELETE /v20180820/jobs/{id} HTTP/1.1\r\n{acct}"), vec![], 405, "MethodNotAllowed"),
+        (format!("GET /v20180820/jobs?maxResults=1001 HTTP/1.1\r\n{acct}"), vec![], 400, "InvalidRequestException"),
+        (format!("POST /v20180820/jobs HTTP/1.1\r\n{acct}"), create_body("S3BatchOperations_CSV_20180820", "arn:aws:iam::123456789012:user/bob", "<S3PutObjectTagging/>").into_bytes(), 400, "BadRequestException"),
+        (format!("POST /v20180820/jobs HTTP/1.1\r\n{acct}"), create_body("CSV", "arn:aws:iam::123456789012:role/batch", "<S3PutObjectTagging/>").into_bytes(), 400, "BadRequestException"),
+        (format!("POST /v20180820/jobs HTTP/1.1\r\n{acct}"), create_body("S3BatchOperations_CSV_20180820", "arn:aws:iam::123456789012:role/batch", "<S3PutObjectLegalHold/>").into_bytes(), 400, "BadRequestException"),
+        (format!("POST /v20180820/jobs HTTP/1.1\r\n{acct}"), create_body("S3BatchOperations_CSV_20180820", "arn:aws:iam::123456789012:role/batch", "<S3PutObjectLegalHold><LegalHold><Status>MAYBE</Status></LegalHold></S3PutObjectLegalHold>").into_bytes(), 400, "BadRequestException"),
+        (format!("POST /v20180820/jobs HTTP/1.1\r\n{acct}"), create_body("S3BatchOperations_CSV_20180820", "arn:aws:iam::123456789012:role/batch", "<S3PutObjectRetention/>").into_bytes(), 400, "BadRequestException"),
     ];
     for (head, body, status, code) in &cases {
         let head = if head.contains("HTTP/1.1") {

@@ -5,13 +5,14 @@ pub mod duration;
 mod error;
 mod raw;
 mod validate;
+mod warnings;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use error::{did_you_mean, display_path, ConfigError, Located, PathSeg};
+pub use error::{did_you_mean, display_path, ConfigError, Located, PathSeg, Warning};
 pub use raw::{LogFormat, RawConfig, StoreKind};
 
 use crate::model::JobStatus;
@@ -114,14 +115,69 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 pub fn parse(src: &str, origin: &str) -> Result<Config, ConfigError> {
     let raw: RawConfig = toml::from_str(src).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
-        let (message, help) = validate::explain_serde_error(e.message());
+        let path = validate::path_at(src, &span);
+        let (message, help) = validate::explain_serde_error(e.message(), &path);
         ConfigError::Invalid(Box::new(Located::new(origin, src, span, message, help)))
     })?;
-    validate::validate(raw).map_err(|e| {
+    validate::validate(&raw).map_err(|e| {
         let span = validate::span_of(src, &e);
-        let message = format!("{} (at `{}`)", e.message, display_path(&e.path));
-        ConfigError::Invalid(Box::new(Located::new(origin, src, span, message, e.help)))
+        ConfigError::Invalid(Box::new(Located::new(
+            origin,
+            src,
+            span,
+            with_path(&e.message, &e.path),
+            e.help,
+        )))
     })
+}
+
+/// Reads and validates the config file at `path`, and lists what in it is valid but probably
+/// not what was meant (see [`parse_with_warnings`]).
+pub fn load_with_warnings(
+    path: &Path,
+    reference: chrono::DateTime<chrono::Utc>,
+) -> Result<(Config, Vec<Warning>), ConfigError> {
+    let src = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_with_warnings(&src, &path.display().to_string(), reference)
+}
+
+/// [`parse`], plus warnings: deciding rules that can never decide, windows that never open
+/// (or lose a day to a DST gap) in the year from `reference`, clamps that contradict each
+/// other. Each warning carries the line it is about.
+pub fn parse_with_warnings(
+    src: &str,
+    origin: &str,
+    reference: chrono::DateTime<chrono::Utc>,
+) -> Result<(Config, Vec<Warning>), ConfigError> {
+    let cfg = parse(src, origin)?;
+    let mut warnings: Vec<Warning> = warnings::warnings(&cfg, reference)
+        .into_iter()
+        .map(|w| {
+            let span = validate::span_of(src, &w);
+            let at = Located::new(origin, src, span, String::new(), None);
+            Warning {
+                origin: origin.to_string(),
+                line: at.line,
+                column: at.column,
+                message: with_path(&w.message, &w.path),
+                help: w.help,
+            }
+        })
+        .collect();
+    warnings.sort_by_key(|w| (w.line, w.column));
+    Ok((cfg, warnings))
+}
+
+/// `message (at `path`)`, or the bare message for an error about the whole file.
+fn with_path(message: &str, path: &[PathSeg]) -> String {
+    if path.is_empty() || message.contains(&format!("`{}`", display_path(path))) {
+        message.to_string()
+    } else {
+        format!("{message} (at `{}`)", display_path(path))
+    }
 }
 
 /// The JSON Schema of the config file.

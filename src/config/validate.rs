@@ -14,7 +14,7 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use super::duration::parse_duration;
-use super::error::{did_you_mean, PathSeg};
+use super::error::{did_you_mean, display_path, PathSeg};
 use super::raw::*;
 use super::*;
 use crate::model::{JobStatus, MAX_PRIORITY, OPERATION_NAMES};
@@ -37,23 +37,27 @@ type VResult<T> = Result<T, SemErr>;
 
 /// A key path under construction: `P::root().k("rules").i(2).k("action")`.
 #[derive(Clone, Debug, Default)]
-struct P(Vec<PathSeg>);
+pub(super) struct P(Vec<PathSeg>);
 
 impl P {
-    fn root() -> P {
+    pub(super) fn root() -> P {
         P(Vec::new())
     }
-    fn k(&self, key: &str) -> P {
+    pub(super) fn k(&self, key: &str) -> P {
         let mut v = self.0.clone();
         v.push(PathSeg::Key(key.to_string()));
         P(v)
     }
-    fn i(&self, index: usize) -> P {
+    pub(super) fn i(&self, index: usize) -> P {
         let mut v = self.0.clone();
         v.push(PathSeg::Index(index));
         P(v)
     }
-    fn err(&self, message: impl Into<String>, help: impl Into<Option<String>>) -> SemErr {
+    pub(super) fn err(
+        &self,
+        message: impl Into<String>,
+        help: impl Into<Option<String>>,
+    ) -> SemErr {
         SemErr {
             path: self.0.clone(),
             at_key: false,
@@ -107,7 +111,7 @@ fn account_id(p: &P, s: &str) -> VResult<()> {
     }
 }
 
-pub(super) fn validate(raw: RawConfig) -> VResult<Config> {
+pub(super) fn validate(raw: &RawConfig) -> VResult<Config> {
     let root = P::root();
     let baseline = baseline_settings(&root.k("baseline"), &raw.baseline)?;
     let reconcile = reconcile_settings(&root.k("reconcile"), &raw.reconcile)?;
@@ -453,6 +457,29 @@ fn day(s: &str) -> Option<usize> {
     (0..7).find(|&i| DAY_NAMES[i].eq_ignore_ascii_case(s) || DAY_FULL[i].eq_ignore_ascii_case(s))
 }
 
+/// What a word for a group of days (not a day name) most likely means.
+enum DayGroup {
+    Span(&'static str),
+    Every,
+}
+
+fn day_group(word: &str) -> Option<DayGroup> {
+    let w: String = word
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect::<String>()
+        .to_lowercase();
+    match w.as_str() {
+        "weekday" | "weekdays" | "workday" | "workdays" | "workweek" | "businessday"
+        | "businessdays" | "monfri" | "mondayfriday" | "mondaytofriday" => {
+            Some(DayGroup::Span("Mon-Fri"))
+        }
+        "weekend" | "weekends" | "satsun" | "saturdaysunday" => Some(DayGroup::Span("Sat-Sun")),
+        "daily" | "everyday" | "all" | "alldays" | "any" | "anyday" => Some(DayGroup::Every),
+        _ => None,
+    }
+}
+
 fn days(p: &P, list: &Option<Vec<String>>) -> VResult<[bool; 7]> {
     let Some(list) = list else {
         return Ok([true; 7]);
@@ -466,14 +493,18 @@ fn days(p: &P, list: &Option<Vec<String>>) -> VResult<[bool; 7]> {
     let mut out = [false; 7];
     for (i, s) in list.iter().enumerate() {
         let bad = || {
-            let hint = did_you_mean(s, DAY_NAMES.iter().chain(DAY_FULL.iter()).copied());
-            p.i(i).err(
-                format!("`{s}` is not a day of the week"),
-                Some(match hint {
-                    Some(h) => format!("did you mean `{h}`? days are Mon, Tue, Wed, Thu, Fri, Sat, Sun, or a span such as \"Mon-Fri\""),
-                    None => "days are Mon, Tue, Wed, Thu, Fri, Sat, Sun, or a span such as \"Mon-Fri\"".to_string(),
-                }),
-            )
+            const DAYS: &str =
+                "days are Mon, Tue, Wed, Thu, Fri, Sat, Sun, or a span such as \"Mon-Fri\"";
+            let help = match day_group(s) {
+                Some(DayGroup::Span(span)) => format!("did you mean \"{span}\"? {DAYS}"),
+                Some(DayGroup::Every) => format!("omit `days` for every day; {DAYS}"),
+                None => match did_you_mean(s, DAY_NAMES.iter().chain(DAY_FULL.iter()).copied()) {
+                    Some(h) => format!("did you mean `{h}`? {DAYS}"),
+                    None => DAYS.to_string(),
+                },
+            };
+            p.i(i)
+                .err(format!("`{s}` is not a day of the week"), Some(help))
         };
         match s.split_once('-') {
             Some((a, b)) => {
@@ -523,7 +554,7 @@ fn windows(
         for (i, r) in w.ranges.iter().enumerate() {
             let rp = wp.k("ranges").i(i);
             let range = TimeRange::parse(r).map_err(|e| rp.err(format!("invalid time range: {e}"), Some("ranges are \"HH:MM-HH:MM\" in local time; an end before the start crosses midnight (\"22:00-06:00\")".to_string())))?;
-            if let Some(j) = ranges.iter().position(|o| o.overlaps(&range)) {
+            if let Some(j) = ranges.iter().position(|o| o.overlaps_on(&range, &days)) {
                 return Err(rp.err(
                     format!("range `{r}` overlaps `{}`", w.ranges[j]),
                     Some("merge the ranges or make them disjoint".to_string()),
@@ -824,7 +855,20 @@ fn conditions(
     }
     for (key, list, any) in [("any", &c.any, true), ("all", &c.all, false)] {
         if let Some(v) = list {
-            non_empty(&p.k(key), v, "list of conditions")?;
+            if v.is_empty() {
+                return Err(p.k(key).err(
+                    if any {
+                        "an empty `any` can never hold: none of no conditions holds"
+                    } else {
+                        "an empty `all` is always true; remove it"
+                    },
+                    Some(if any {
+                        "list conditions, e.g. `any = [{ tags = { tier = \"gold\" } }, { total_tasks = { min = 1000 } }]`, or remove the key".to_string()
+                    } else {
+                        "remove `all = []`, or list conditions, e.g. `all = [{ status = [\"Ready\"] }]`".to_string()
+                    }),
+                ));
+            }
             let mut subs = Vec::with_capacity(v.len());
             for (i, sub) in v.iter().enumerate() {
                 subs.push(group(conditions(&p.k(key).i(i), sub, windows)?));
@@ -937,9 +981,16 @@ fn action(p: &P, a: &RawAction, no_store: bool) -> VResult<Action> {
     })
 }
 
-/// Help for a serde / TOML syntax error message; "did you mean" for misspelt keys and values.
-pub(super) fn explain_serde_error(message: &str) -> (String, Option<String>) {
+/// Help for a serde / TOML syntax error message; "did you mean" for misspelt keys and values,
+/// and for a value of the wrong type, the key path and an example. `path` is where the error
+/// is (empty when unknown).
+pub(super) fn explain_serde_error(message: &str, path: &[PathSeg]) -> (String, Option<String>) {
     let message = message.trim().to_string();
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        if let Some(explained) = explain_type_error(rest, path) {
+            return explained;
+        }
+    }
     let ticked = |s: &str| -> Vec<String> {
         s.split('`')
             .skip(1)
@@ -985,6 +1036,141 @@ pub(super) fn explain_serde_error(message: &str) -> (String, Option<String>) {
         None
     };
     (message, help)
+}
+
+/// `found, expected what` (serde's "invalid type" text) as "`path` must be ..., e.g. ...".
+fn explain_type_error(rest: &str, path: &[PathSeg]) -> Option<(String, Option<String>)> {
+    let (found, expected) = rest.rsplit_once(", expected ")?;
+    let key = path.iter().rev().find_map(|s| match s {
+        PathSeg::Key(k) => Some(k.as_str()),
+        PathSeg::Index(_) => None,
+    })?;
+    let shown = display_path(path);
+    // The value as written, without serde's quoting: `string "900"`, "integer `7`".
+    let literal = found
+        .split_once(' ')
+        .map(|(_, v)| v.trim_matches(|c| c == '`' || c == '"'))
+        .unwrap_or("");
+    let expected = expected.trim();
+    let example_for = |value: String| {
+        if matches!(path.last(), Some(PathSeg::Index(_))) {
+            format!("`{key} = [{value}]`")
+        } else {
+            format!("`{key} = {value}`")
+        }
+    };
+    let (what, example) = match expected {
+        "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" | "usize" | "an integer" => {
+            let n = literal
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .map_or_else(|| "1".to_string(), |v| format!("{}", v.trunc() as i64));
+            ("an integer", example_for(n))
+        }
+        "f32" | "f64" | "a float" => {
+            let n = literal
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .map_or_else(|| "0.5".to_string(), |v| format!("{v}"));
+            ("a number", example_for(n))
+        }
+        "a string" | "string" | "a borrowed string" => {
+            let v = if literal.is_empty() || found == "sequence" || found == "map" {
+                "...".to_string()
+            } else {
+                literal.to_string()
+            };
+            ("a quoted string", example_for(format!("{v:?}")))
+        }
+        "a boolean" | "bool" => ("true or false", example_for("true".to_string())),
+        "a sequence" | "a list" => {
+            if found == "map" && path.len() == 1 {
+                return Some((
+                    format!("`{shown}` must be an array of tables"),
+                    Some(format!(
+                        "use `[[{key}]]` (an array of tables): each `[[{key}]]` header starts one entry; `[{key}.NAME]` makes a table instead"
+                    )),
+                ));
+            }
+            let item = match found.split_once(' ') {
+                Some(("string", _)) => format!("{literal:?}"),
+                Some(_) => literal.to_string(),
+                None => "...".to_string(),
+            };
+            ("an array", format!("`{key} = [{item}]`"))
+        }
+        e if e.starts_with("struct ") || e == "a map" || e == "a table" => (
+            "a table",
+            format!("`{key} = {{ ... }}` or a `[...{key}]` section"),
+        ),
+        _ => return None,
+    };
+    Some((
+        format!("`{shown}` must be {what}, e.g. {example}"),
+        Some(format!("found {found}")),
+    ))
+}
+
+/// The key path of the value at byte range `span` (a TOML error's location): the value whose
+/// span is exactly `span`, else the innermost one containing it.
+pub(super) fn path_at(src: &str, span: &Range<usize>) -> Vec<PathSeg> {
+    let Ok(doc) = DeTable::parse(src) else {
+        return Vec::new();
+    };
+    let mut exact = None;
+    let mut containing: Vec<PathSeg> = Vec::new();
+    let mut path = Vec::new();
+    search_table(doc.get_ref(), span, &mut path, &mut exact, &mut containing);
+    exact.unwrap_or(containing)
+}
+
+fn search_table(
+    t: &DeTable<'_>,
+    span: &Range<usize>,
+    path: &mut Vec<PathSeg>,
+    exact: &mut Option<Vec<PathSeg>>,
+    containing: &mut Vec<PathSeg>,
+) {
+    for (k, v) in t.iter() {
+        path.push(PathSeg::Key(k.get_ref().to_string()));
+        search_value(v, span, path, exact, containing);
+        path.pop();
+    }
+}
+
+fn search_value(
+    v: &Spanned<DeValue<'_>>,
+    span: &Range<usize>,
+    path: &mut Vec<PathSeg>,
+    exact: &mut Option<Vec<PathSeg>>,
+    containing: &mut Vec<PathSeg>,
+) {
+    if exact.is_some() {
+        return;
+    }
+    let vs = v.span();
+    if vs == *span && !vs.is_empty() {
+        *exact = Some(path.clone());
+        return;
+    }
+    if vs.start <= span.start && span.end <= vs.end && path.len() > containing.len() {
+        *containing = path.clone();
+    }
+    match v.get_ref() {
+        DeValue::Table(t) => search_table(t, span, path, exact, containing),
+        DeValue::Array(a) => {
+            for (i, item) in a.iter().enumerate() {
+                path.push(PathSeg::Index(i));
+                search_value(item, span, path, exact, containing);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
 }
 
 /// The byte span of the value (or key) at the error's path, falling back to the nearest

@@ -1,7 +1,9 @@
-//! A wire-level S3 Control emulator: the job API (ListJobs, DescribeJob, GetJobTagging,
-//! PutJobTagging, UpdateJobPriority, UpdateJobStatus, CreateJob) over HTTP, written from
-//! `s3control-wire.md`, so the real `aws-sdk-s3control` client can be tested, benchmarked and
-//! demonstrated without an AWS account.
+//! A wire-level S3 Control emulator: the eight job operations (ListJobs, DescribeJob,
+//! GetJobTagging, PutJobTagging, DeleteJobTagging, UpdateJobPriority, UpdateJobStatus, CreateJob)
+//! over HTTP, written from `s3control-wire.md` and checked against the service model's shapes
+//! (every member the model requires is sent, enums and patterns are enforced on input), so the
+//! real `aws-sdk-s3control` client can be tested, benchmarked and demonstrated without an AWS
+//! account.
 //!
 //! It shares no code with the client side (`crate::aws`, `crate::model`): a misreading of the
 //! wire on one side cannot cancel itself out on the other.
@@ -19,7 +21,10 @@
 //! Choices where the reference is silent: NotFoundException is sent with 400 (the model
 //! default); malformed input is InvalidRequestException on ListJobs and BadRequestException on
 //! every other operation (a missing or malformed `x-amz-account-id` included); `maxResults=0`
-//! means the default (1000) and larger values are capped at 1000; unknown paths get
+//! means the default (1000) and values outside the model's 0..1000 are refused
+//! (InvalidRequestException); DeleteJobTagging answers an empty `DeleteJobTaggingResult`;
+//! DescribeJob of a generated job synthesises an `Operation` with the members the model
+//! requires (`LegalHold/Status`, `Retention`); unknown paths get
 //! `UnknownOperationException` (404), wrong methods `MethodNotAllowed` (405), bodies over
 //! 1 MiB `EntityTooLarge` (413), all in the wrapped `ErrorResponse` form. Timestamps are wall
 //! clock; `time_scale` only speeds up the status flow and progress. ListJobs lists newest

@@ -86,10 +86,14 @@ pub fn parse_create_job(body: &[u8]) -> Result<CreateJobRequest, ApiError> {
     }
     let operation_xml = required(&doc, "Operation")?.clone();
     let operation = match operation_xml.children.as_slice() {
-        [one] => one
-            .name
-            .parse::<OperationName>()
-            .map_err(|()| ApiError::bad_request(format!("unknown operation {}", one.name)))?,
+        [one] => {
+            let op = one
+                .name
+                .parse::<OperationName>()
+                .map_err(|()| ApiError::bad_request(format!("unknown operation {}", one.name)))?;
+            check_operation(op, one)?;
+            op
+        }
         _ => {
             return Err(ApiError::bad_request(
                 "Operation must hold exactly one operation",
@@ -106,26 +110,40 @@ pub fn parse_create_job(body: &[u8]) -> Result<CreateJobRequest, ApiError> {
         }
         (Some(m), _) => {
             let spec = required(m, "Spec")?;
-            required(spec, "Format")?;
+            one_of(
+                "Manifest/Spec/Format",
+                &required(spec, "Format")?.text,
+                MANIFEST_FORMATS,
+            )?;
+            if let Some(fields) = spec.child("Fields") {
+                for f in fields.children_named("member") {
+                    one_of("Manifest/Spec/Fields/member", &f.text, MANIFEST_FIELDS)?;
+                }
+            }
             let location = required(m, "Location")?;
             required(location, "ObjectArn")?;
             required(location, "ETag")?;
         }
-        _ => {}
+        (None, Some(g)) => check_manifest_generator(g)?,
     }
     let report_xml = required(&doc, "Report")?.clone();
-    match report_xml.child_text("Enabled") {
-        Some("true" | "false") => {}
-        _ => {
-            return Err(ApiError::bad_request(
-                "Report/Enabled must be true or false",
-            ))
-        }
+    boolean("Report/Enabled", report_xml.child_text("Enabled"))?;
+    if let Some(f) = report_xml.child_text("Format") {
+        one_of("Report/Format", f, &["Report_CSV_20180820"])?;
+    }
+    if let Some(scope) = report_xml.child_text("ReportScope") {
+        one_of(
+            "Report/ReportScope",
+            scope,
+            &["AllTasks", "FailedTasksOnly"],
+        )?;
     }
     let priority = parse_priority(&required(&doc, "Priority")?.text)?;
     let role_arn = required(&doc, "RoleArn")?.text.clone();
-    if !(1..=2048).contains(&role_arn.len()) || !role_arn.starts_with("arn:") {
-        return Err(ApiError::bad_request("RoleArn must be an IAM role ARN"));
+    if !is_role_arn(&role_arn) {
+        return Err(ApiError::bad_request(format!(
+            "RoleArn `{role_arn}` is not an IAM role ARN (arn:PARTITION:iam::ACCOUNT:role/NAME, 1..2048 characters)"
+        )));
     }
     let tags = match doc.child("Tags") {
         Some(t) => parse_tags(t)?,
@@ -145,6 +163,88 @@ pub fn parse_create_job(body: &[u8]) -> Result<CreateJobRequest, ApiError> {
         tags,
         fingerprint: fingerprint(&doc),
     })
+}
+
+/// `JobManifestFormat`.
+const MANIFEST_FORMATS: &[&str] = &[
+    "S3BatchOperations_CSV_20180820",
+    "S3InventoryReport_CSV_20161130",
+];
+
+/// `JobManifestFieldName`.
+const MANIFEST_FIELDS: &[&str] = &["Ignore", "Bucket", "Key", "VersionId"];
+
+static ROLE_ARN: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"^arn:[^:]+:iam::\d{12}:role/.*$").ok());
+
+/// `IAMRoleArn`: 1..2048 characters matching `arn:[^:]+:iam::\d{12}:role/.*`.
+pub fn is_role_arn(s: &str) -> bool {
+    (1..=2048).contains(&s.len()) && ROLE_ARN.as_ref().is_some_and(|re| re.is_match(s))
+}
+
+fn one_of(what: &str, value: &str, allowed: &[&str]) -> Result<(), ApiError> {
+    if allowed.contains(&value) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "{what} `{value}` is not one of {}",
+            allowed.join(", ")
+        )))
+    }
+}
+
+fn boolean(what: &str, value: Option<&str>) -> Result<(), ApiError> {
+    match value {
+        Some("true" | "false") => Ok(()),
+        _ => Err(ApiError::bad_request(format!(
+            "{what} must be true or false"
+        ))),
+    }
+}
+
+/// The members the model requires inside the operation element.
+fn check_operation(op: OperationName, body: &XmlNode) -> Result<(), ApiError> {
+    match op {
+        OperationName::S3PutObjectLegalHold => {
+            let hold = required(body, "LegalHold")?;
+            one_of(
+                "S3PutObjectLegalHold/LegalHold/Status",
+                &required(hold, "Status")?.text,
+                &["ON", "OFF"],
+            )
+        }
+        OperationName::S3PutObjectRetention => {
+            let retention = required(body, "Retention")?;
+            if let Some(mode) = retention.child_text("Mode") {
+                one_of(
+                    "S3PutObjectRetention/Retention/Mode",
+                    mode,
+                    &["COMPLIANCE", "GOVERNANCE"],
+                )?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `ManifestGenerator/S3JobManifestGenerator` and its required members.
+fn check_manifest_generator(g: &XmlNode) -> Result<(), ApiError> {
+    let s3 = required(g, "S3JobManifestGenerator")?;
+    required(s3, "SourceBucket")?;
+    boolean(
+        "S3JobManifestGenerator/EnableManifestOutput",
+        Some(required(s3, "EnableManifestOutput")?.text.as_str()),
+    )?;
+    if let Some(out) = s3.child("ManifestOutputLocation") {
+        required(out, "Bucket")?;
+        one_of(
+            "ManifestOutputLocation/ManifestFormat",
+            &required(out, "ManifestFormat")?.text,
+            &["S3InventoryReport_CSV_20211130"],
+        )?;
+    }
+    Ok(())
 }
 
 pub fn parse_put_job_tagging(body: &[u8]) -> Result<Vec<Tag>, ApiError> {
@@ -218,6 +318,26 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn role_arns_follow_the_model_pattern() {
+        assert!(is_role_arn("arn:aws:iam::123456789012:role/batch"));
+        assert!(is_role_arn("arn:aws-cn:iam::123456789012:role/path/batch"));
+        for bad in [
+            "",
+            "arn:aws:s3:::bucket",
+            "arn:aws:iam::123456789012:user/bob",
+            "arn:aws:iam::12345:role/batch",
+            "arn::iam::123456789012:role/batch",
+            "role/batch",
+        ] {
+            assert!(!is_role_arn(bad), "{bad}");
+        }
+        assert!(!is_role_arn(&format!(
+            "arn:aws:iam::123456789012:role/{}",
+            "r".repeat(2048)
+        )));
     }
 
     #[test]

@@ -35,7 +35,8 @@ use super::wire;
 /// Request bodies above this size are refused with EntityTooLarge (413).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// ListJobs pages hold at most this many jobs (also the default).
+/// ListJobs pages hold at most this many jobs (also the default); a larger `maxResults` is an
+/// InvalidRequestException, as the model's range is 0..1000.
 pub const MAX_LIST_RESULTS: usize = 1000;
 
 /// One successful UpdateJobPriority, for benchmarks that measure when the last change landed.
@@ -258,6 +259,7 @@ pub(crate) enum Operation {
     DescribeJob,
     GetJobTagging,
     PutJobTagging,
+    DeleteJobTagging,
     UpdateJobPriority,
     UpdateJobStatus,
     Unknown,
@@ -271,6 +273,7 @@ impl Operation {
             Operation::DescribeJob => "DescribeJob",
             Operation::GetJobTagging => "GetJobTagging",
             Operation::PutJobTagging => "PutJobTagging",
+            Operation::DeleteJobTagging => "DeleteJobTagging",
             Operation::UpdateJobPriority => "UpdateJobPriority",
             Operation::UpdateJobStatus => "UpdateJobStatus",
             Operation::Unknown => "Unknown",
@@ -333,6 +336,7 @@ fn route(method: &Method, path: &str) -> Result<(Operation, Option<String>), Api
             &[
                 (Method::GET, Operation::GetJobTagging),
                 (Method::PUT, Operation::PutJobTagging),
+                (Method::DELETE, Operation::DeleteJobTagging),
             ],
             Some(decode(id)?),
         ),
@@ -498,6 +502,11 @@ async fn handle(
             shared.mark_dirty();
             wire::put_job_tagging()
         }
+        Operation::DeleteJobTagging => {
+            lock(&shared.store).put_tags(&account, &id, Vec::new())?;
+            shared.mark_dirty();
+            wire::delete_job_tagging()
+        }
         Operation::UpdateJobPriority => {
             let raw = single(&query, "priority")
                 .ok_or_else(|| ApiError::bad_request("the priority query parameter is required"))?;
@@ -609,14 +618,14 @@ fn list_jobs(
                 let n: i64 = v.parse().map_err(|_| {
                     ApiError::invalid_request(format!("maxResults `{v}` is not an integer"))
                 })?;
-                max = match n {
-                    n if n < 0 => {
+                max = match usize::try_from(n) {
+                    Ok(0) => MAX_LIST_RESULTS,
+                    Ok(n) if n <= MAX_LIST_RESULTS => n,
+                    _ => {
                         return Err(ApiError::invalid_request(format!(
-                            "maxResults {n} is negative"
+                            "maxResults {n} is outside 0..{MAX_LIST_RESULTS}"
                         )))
                     }
-                    0 => MAX_LIST_RESULTS,
-                    n => n.min(MAX_LIST_RESULTS as i64) as usize,
                 };
             }
             "nextToken" => {
@@ -824,6 +833,10 @@ mod tests {
         assert_eq!(
             ok(Method::PUT, "/v20180820/jobs/abc-12/tagging").0,
             Operation::PutJobTagging
+        );
+        assert_eq!(
+            ok(Method::DELETE, "/v20180820/jobs/abc-12/tagging").0,
+            Operation::DeleteJobTagging
         );
         assert_eq!(
             ok(Method::POST, "/v20180820/jobs/a%2Fb/priority").1,

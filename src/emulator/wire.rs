@@ -104,6 +104,79 @@ fn synthetic_manifest(job: &EmulatorJob) -> XmlNode {
     )
 }
 
+/// The `Operation` a generated job would have been created with: every member the model
+/// requires (`LegalHold/Status`, `Retention`) and the ones a console-made job typically has.
+fn synthetic_operation(job: &EmulatorJob) -> XmlNode {
+    use super::job::OperationName as Op;
+    let account = &job.account_id;
+    let body = match job.operation {
+        Op::LambdaInvoke => vec![
+            leaf_node(
+                "FunctionArn",
+                format!("arn:aws:lambda:us-east-1:{account}:function:emu-batch"),
+            ),
+            leaf_node("InvocationSchemaVersion", "2.0"),
+        ],
+        Op::S3PutObjectCopy => vec![
+            leaf_node(
+                "TargetResource",
+                format!("arn:aws:s3:::emu-copies-{account}"),
+            ),
+            leaf_node("MetadataDirective", "COPY"),
+            leaf_node("StorageClass", "STANDARD"),
+        ],
+        Op::S3PutObjectAcl => vec![node(
+            "AccessControlPolicy",
+            vec![leaf_node("CannedAccessControlList", "private")],
+        )],
+        Op::S3PutObjectTagging => vec![node(
+            "TagSet",
+            vec![node(
+                "member",
+                vec![leaf_node("Key", "batch"), leaf_node("Value", "emulator")],
+            )],
+        )],
+        Op::S3DeleteObjectTagging | Op::S3ReplicateObject => Vec::new(),
+        Op::S3InitiateRestoreObject => vec![
+            leaf_node("ExpirationInDays", "7"),
+            leaf_node("GlacierJobTier", "BULK"),
+        ],
+        Op::S3PutObjectLegalHold => vec![node("LegalHold", vec![leaf_node("Status", "ON")])],
+        Op::S3PutObjectRetention => vec![
+            leaf_node("BypassGovernanceRetention", "false"),
+            node(
+                "Retention",
+                vec![
+                    leaf_node("RetainUntilDate", "2030-01-01T00:00:00.000Z"),
+                    leaf_node("Mode", "GOVERNANCE"),
+                ],
+            ),
+        ],
+        Op::S3ComputeObjectChecksum => vec![
+            leaf_node("ChecksumAlgorithm", "CRC64NVME"),
+            leaf_node("ChecksumType", "FULL_OBJECT"),
+        ],
+        Op::S3UpdateObjectEncryption => vec![node(
+            "ObjectEncryption",
+            vec![node(
+                "SSE-KMS",
+                vec![leaf_node(
+                    "KMSKeyArn",
+                    format!("arn:aws:kms:us-east-1:{account}:key/emu-key"),
+                )],
+            )],
+        )],
+    };
+    node(
+        "Operation",
+        vec![XmlNode {
+            name: job.operation.as_str().to_string(),
+            text: String::new(),
+            children: body,
+        }],
+    )
+}
+
 fn synthetic_report(job: &EmulatorJob) -> XmlNode {
     node(
         "Report",
@@ -135,11 +208,7 @@ pub fn describe_job(job: &EmulatorJob) -> String {
     }
     match &job.operation_xml {
         Some(op) => op.write_to(&mut w),
-        None => {
-            w.open("Operation");
-            w.leaf(job.operation.as_str(), "");
-            w.close("Operation");
-        }
+        None => synthetic_operation(job).write_to(&mut w),
     }
     w.leaf_int("Priority", i64::from(job.priority));
     progress(&mut w, job);
@@ -189,6 +258,10 @@ pub fn get_job_tagging(job: &EmulatorJob) -> String {
 
 pub fn put_job_tagging() -> String {
     XmlWriter::document("PutJobTaggingResult").finish("PutJobTaggingResult")
+}
+
+pub fn delete_job_tagging() -> String {
+    XmlWriter::document("DeleteJobTaggingResult").finish("DeleteJobTaggingResult")
 }
 
 pub fn update_job_priority(id: &str, priority: i32) -> String {

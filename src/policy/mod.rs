@@ -24,7 +24,10 @@ pub use action::{saturate, Action, ValueAction};
 pub use condition::{resolve_tags, Bounds, Condition, EvalContext, Mode, TagKey, Truth};
 pub use explain::{ConditionTrace, Explanation, RuleOutcome, RuleTrace, WindowState};
 pub use glob::Glob;
-pub use window::{TimeRange, TimeWindow};
+pub use window::{
+    describe_days, first_reading, offset_at, offset_changes, CalendarEntry, CalendarEvent,
+    OpenPeriod, Opening, TimeRange, TimeWindow, WallTime,
+};
 
 use crate::model::{Job, JobStatus, Priority};
 
@@ -126,6 +129,15 @@ pub struct Policy {
     tag_keys: Vec<String>,
     uses_tags: bool,
     uses_details: bool,
+}
+
+/// An instant at which a window opens or closes.
+#[derive(Debug, Clone, Copy)]
+pub struct Boundary<'a> {
+    pub at: DateTime<Utc>,
+    pub window: &'a TimeWindow,
+    /// `true`: the window opens at `at`; `false`: it closes.
+    pub opens: bool,
 }
 
 /// Precomputed, job-independent inputs for evaluating many jobs at one instant.
@@ -443,11 +455,29 @@ impl Policy {
     /// The next instant strictly after `after` (within 8 days) at which a window that some rule
     /// refers to opens or closes.
     pub fn next_window_change(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.next_boundary(after).map(|b| b.at)
+    }
+
+    /// [`Policy::next_window_change`] with the window and whether it opens or closes there
+    /// (the earliest window in file order when several change at once).
+    pub fn next_boundary(&self, after: DateTime<Utc>) -> Option<Boundary<'_>> {
         self.referenced_windows
             .iter()
             .filter_map(|&i| self.windows.get(i))
-            .filter_map(|w| w.next_change(after, WINDOW_HORIZON_DAYS))
-            .min()
+            .filter_map(|w| {
+                w.next_boundary(after, WINDOW_HORIZON_DAYS)
+                    .map(|(at, opens)| Boundary {
+                        at,
+                        window: w,
+                        opens,
+                    })
+            })
+            .min_by_key(|b| b.at)
+    }
+
+    /// Whether some rule refers to window `index` (only those wake the daemon).
+    pub fn window_is_referenced(&self, index: usize) -> bool {
+        self.referenced_windows.binary_search(&index).is_ok()
     }
 
     /// Every rule in order with each condition's result, the action taken and the outcome.
