@@ -230,10 +230,10 @@ async fn main() {
         let _ = child.kill();
         panic!("did not converge within {:?}", deadline - started);
     };
-    let first = log.first().map(|l| l.at).unwrap_or(started.into_std());
+    let first = log.first().map(|l| l.at).unwrap_or(started);
     let urgent_set: std::collections::HashSet<&str> = urgent.iter().map(String::as_str).collect();
-    let mut first_read: HashMap<&str, std::time::Instant> = HashMap::new();
-    let mut written: HashMap<&str, std::time::Instant> = HashMap::new();
+    let mut first_read: HashMap<&str, Instant> = HashMap::new();
+    let mut written: HashMap<&str, Instant> = HashMap::new();
     let mut by_op: std::collections::BTreeMap<&str, u64> = Default::default();
     for rec in &log {
         *by_op.entry(rec.operation).or_default() += 1;

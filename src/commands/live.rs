@@ -112,7 +112,11 @@ pub async fn plan(args: &PlanArgs, overrides: &ClientOverrides) -> Result<String
     }
     let plan = plan::plan(&cfg.policy, &all, now);
     let mut out = match args.format {
-        OutputFormat::Table => plan::render_table(&plan),
+        OutputFormat::Table => format!(
+            "{}\n{}",
+            plan::render_table(&plan),
+            plan::render_next_boundary(&cfg.policy, now)
+        ),
         OutputFormat::Json => serde_json::to_string_pretty(&plan).unwrap_or_default(),
     };
     if !errors.is_empty() {

@@ -17,45 +17,33 @@
 
 mod book;
 mod budget;
+mod calls;
+mod completions;
 mod pipeline;
 mod report;
+mod wiring;
 mod writer;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use crate::aws::call::Backoff;
 use crate::aws::pace::AdaptivePace;
 use crate::aws::{observe, CallContext, CallError, MemoryStore};
 use crate::config::{Config, Target};
 use crate::model::{ObservedJob, Tags};
-use crate::telemetry::{Audit, Heartbeat, Metrics};
+use crate::telemetry::{Audit, Metrics};
 
 use book::{JobBook, TagSchedule, TriageContext};
 use budget::RefreshBudget;
-use pipeline::{Io, Pipeline, Rules};
+use calls::Io;
+use pipeline::{Pipeline, Rules};
 
-pub use pipeline::CycleStop;
-pub use report::{CycleError, CycleMode, CycleReport};
+pub use report::{CycleError, CycleMode, CycleReport, CycleStop};
+pub use wiring::{build_reconcilers, liveness_bound, Wiring, CREDENTIALS_TIMEOUT};
 pub use writer::next_memory;
-
-/// How long a credential check may take when a target's client is built.
-pub const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How long a target loop may go without progress before it counts as stuck: the longest one
-/// step can take when nothing is wrong. A call returns within `request_timeout` (or the
-/// credential check's 30 s); a retry waits at most `backoff.max_delay`; the slowest pace
-/// spaces calls by 1/rate (the pace never drops below 0.2 req/s); plus a margin.
-pub fn liveness_bound(target: &Target) -> Duration {
-    target.request_timeout.max(CREDENTIALS_TIMEOUT)
-        + target.backoff.max_delay
-        + Duration::from_secs_f64(1.0 / AdaptivePace::FLOOR_RPS)
-        + Duration::from_secs(10)
-}
 
 /// The long-lived state of one target: its client, pace, and what it knows of the jobs.
 pub struct TargetReconciler {
@@ -77,17 +65,6 @@ impl std::fmt::Debug for TargetReconciler {
             .field("known_jobs", &self.book.len())
             .finish()
     }
-}
-
-/// What a reconciler shares with the rest of the daemon.
-#[derive(Debug, Clone)]
-pub struct Wiring {
-    pub store: Arc<MemoryStore>,
-    pub metrics: Arc<Metrics>,
-    pub audit: Audit,
-    pub shutdown: CancellationToken,
-    /// The target loop's heartbeat: every call that returns beats it.
-    pub heartbeat: Arc<Heartbeat>,
 }
 
 fn backoff_of(target: &Target) -> Backoff {
@@ -248,36 +225,7 @@ impl TargetReconciler {
         stop: CycleStop,
         observe_only: bool,
     ) -> Result<Run, CycleError> {
-        let t = &self.target;
-        let mut jobs = observe::list_jobs(
-            &self.client,
-            &self.ctx,
-            &t.account_id,
-            &t.region,
-            &config.reconcile.managed_statuses,
-            self.last_listed,
-        )
-        .await
-        .map_err(|source| CycleError::List {
-            target: t.name.clone(),
-            source,
-        })?;
-        self.ctx.heartbeat.beat();
-        let duplicates = self.book.merge(&mut jobs);
-        if duplicates > 0 {
-            tracing::warn!(target_name = %t.name, duplicates, "ListJobs returned some job ids more than once; each job is handled once");
-        }
-        self.last_listed = jobs.len();
-        {
-            let live: std::collections::HashSet<&str> =
-                jobs.iter().map(|o| o.job.id.as_str()).collect();
-            self.store
-                .mark_seen(&t.account_id, &t.region, &live, now.timestamp())
-                .map_err(|source| CycleError::Store {
-                    target: t.name.clone(),
-                    source,
-                })?;
-        }
+        let (mut jobs, duplicates) = self.list(config, now).await?;
         let r = &config.reconcile;
         let schedule = TagSchedule {
             ttl: r.tags_ttl,
@@ -329,70 +277,59 @@ impl TargetReconciler {
         })
     }
 
-    /// The report of a finished run, with its metrics; and the store error that ended it, if any.
+    /// The managed jobs, each listed once, with what is known of them attached; and how many
+    /// duplicate entries the listing had.
+    async fn list(
+        &mut self,
+        config: &Config,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<ObservedJob>, usize), CycleError> {
+        let t = &self.target;
+        let mut jobs = observe::list_jobs(
+            &self.client,
+            &self.ctx,
+            &t.account_id,
+            &t.region,
+            &config.reconcile.managed_statuses,
+            self.last_listed,
+        )
+        .await
+        .map_err(|source| CycleError::List {
+            target: t.name.clone(),
+            source,
+        })?;
+        self.ctx.heartbeat.beat();
+        let duplicates = self.book.merge(&mut jobs);
+        if duplicates > 0 {
+            tracing::warn!(target_name = %t.name, duplicates, "ListJobs returned some job ids more than once; each job is handled once");
+        }
+        self.last_listed = jobs.len();
+        let live: std::collections::HashSet<&str> =
+            jobs.iter().map(|o| o.job.id.as_str()).collect();
+        self.store
+            .mark_seen(&t.account_id, &t.region, &live, now.timestamp())
+            .map_err(|source| CycleError::Store {
+                target: t.name.clone(),
+                source,
+            })?;
+        Ok((jobs, duplicates))
+    }
+
+    /// The report of a finished run (its metrics published); and the store error that ended
+    /// it, if any.
     fn report(
         &self,
         run: Run,
         started: Instant,
     ) -> (CycleReport, Option<crate::aws::memory::StoreError>) {
-        let name = &self.target.name;
-        let labels = Metrics::target(name);
-        let metrics = &self.ctx.metrics;
         let mut outcome = run.outcome;
-        let mut plan = outcome.plan.take().unwrap_or_else(|| crate::plan::Plan {
-            at: run.now,
-            evaluated: 0,
-            changes: Vec::new(),
-            hands_off: Vec::new(),
-            ignored: Vec::new(),
-            unmanaged: 0,
-            blocked: None,
-        });
-        pipeline::sort_changes(&mut plan.changes);
-        let mut by_status = std::collections::HashMap::<&'static str, i64>::new();
-        for o in &run.jobs {
-            *by_status.entry(o.job.status.as_str()).or_default() += 1;
-        }
-        for st in crate::model::JobStatus::ALL {
-            metrics
-                .jobs
-                .get_or_create(&crate::telemetry::metrics::JobLabels {
-                    target: name.clone(),
-                    status: st.as_str().to_string(),
-                })
-                .set(by_status.get(st.as_str()).copied().unwrap_or(0));
-        }
-        metrics
-            .hands_off_jobs
-            .get_or_create(&labels)
-            .set(plan.hands_off.len() as i64);
-        for h in &plan.hands_off {
-            tracing::info!(target_name = %name, job_id = %h.job_id, observed = h.observed, baseline = h.baseline, "hands off: priority was changed by someone else; leaving it");
-        }
-        if let Some(b) = &plan.blocked {
-            metrics.blast_radius_blocked.get_or_create(&labels).inc();
-            tracing::warn!(
-                target_name = %name,
-                would_change = b.would_change,
-                limit = b.limit,
-                "blast-radius guard: this cycle would change more jobs than reconcile.max_changes_per_cycle allows; no job was changed. Check the policy with `s3prio plan`, then raise the limit or fix the rule"
-            );
-        }
-        metrics
-            .read_backlog
-            .get_or_create(&labels)
-            .set(i64::try_from(outcome.deferred_reads).unwrap_or(i64::MAX));
-        let duration = started.elapsed();
-        metrics
-            .reconcile_duration
-            .get_or_create(&labels)
-            .observe(duration.as_secs_f64());
-        metrics
-            .rate_limit_current_rps
-            .get_or_create(&labels)
-            .set(self.ctx.pace.current_rps());
+        let mut plan = outcome
+            .plan
+            .take()
+            .unwrap_or_else(|| completions::empty_plan(run.now));
+        completions::sort_changes(&mut plan.changes);
         let report = CycleReport {
-            target: name.clone(),
+            target: self.target.name.clone(),
             listed: run.listed,
             plan,
             written: outcome.written,
@@ -402,8 +339,9 @@ impl TargetReconciler {
             failed_reads: outcome.failed_reads,
             deferred_reads: outcome.deferred_reads,
             duplicates: run.duplicates,
-            duration,
+            duration: started.elapsed(),
         };
+        report.publish(&self.ctx.metrics, &run.jobs, self.ctx.pace.current_rps());
         (report, outcome.store_error.take())
     }
 }
@@ -417,40 +355,4 @@ struct Run {
     duplicates: usize,
     outcome: pipeline::Outcome,
     now: DateTime<Utc>,
-}
-
-/// Builds a reconciler per target (clients checked for credentials up front).
-pub async fn build_reconcilers(
-    config: &Config,
-    overrides: &crate::aws::ClientOverrides,
-    wiring: &Wiring,
-) -> Vec<Result<TargetReconciler, crate::aws::SetupError>> {
-    let mut out = Vec::new();
-    for target in &config.targets {
-        let r = crate::aws::build_client(target, overrides)
-            .await
-            .map(|client| {
-                TargetReconciler::new(
-                    target.clone(),
-                    client,
-                    Wiring {
-                        heartbeat: Arc::new(Heartbeat::new(
-                            &format!("target {}", target.name),
-                            liveness_bound(target),
-                        )),
-                        ..wiring.clone()
-                    },
-                )
-            });
-        if let Err(e) = &r {
-            wiring
-                .metrics
-                .credential_errors
-                .get_or_create(&Metrics::target(&target.name))
-                .inc();
-            tracing::error!(target_name = %target.name, error = %e, "target unavailable");
-        }
-        out.push(r);
-    }
-    out
 }
