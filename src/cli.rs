@@ -81,6 +81,21 @@ pub struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+    /// Plan one job only, read with DescribeJob (and its tags) instead of listing the account.
+    #[arg(long, value_name = "JOB_ID", conflicts_with = "jobs")]
+    pub job: Option<String>,
+    /// Progress lines on stderr while the live targets are read: `auto` (on a terminal only),
+    /// `always`, `never`.
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    pub progress: ProgressArg,
+}
+
+/// When to show progress lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressArg {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Args)]
@@ -112,6 +127,9 @@ pub struct ApplyArgs {
     /// Log format: json or text (default: text on a terminal, JSON otherwise).
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormatArg>,
+    /// Progress lines on stderr: `auto` (on a terminal only), `always`, `never`.
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    pub progress: ProgressArg,
 }
 
 #[derive(Debug, Args)]

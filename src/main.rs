@@ -42,22 +42,26 @@ fn main() -> ExitCode {
         }
         Command::Plan(args) => match &args.jobs {
             Some(jobs) => print_result(offline::plan_snapshot(&args, jobs)),
-            None => {
-                init_logs(None, None);
-                runtime(async { live_result(live::plan(&args, &Default::default()).await) })
-            }
+            None => with_config(&args.config, |cfg| {
+                // stdout holds the plan only: logs go to stderr.
+                logging::init_to_stderr(Format::Text, cfg.log.level.as_deref());
+                runtime(async { live_result(live::plan(&args, cfg, &Default::default()).await) })
+            }),
         },
         Command::Explain(args) => match &args.jobs {
             Some(jobs) => print_result(offline::explain_snapshot(&args, jobs)),
-            None => {
-                init_logs(None, None);
-                runtime(async { live_result(live::explain(&args, &Default::default()).await) })
-            }
+            None => with_config(&args.config, |cfg| {
+                logging::init_to_stderr(Format::Text, cfg.log.level.as_deref());
+                runtime(async { live_result(live::explain(&args, cfg, &Default::default()).await) })
+            }),
         },
-        Command::Apply(args) => {
-            init_logs(args.log_format, log_settings(&args.config));
-            runtime(async { live_result(live::apply(&args, &Default::default()).await) })
-        }
+        Command::Apply(args) => with_config(&args.config, |cfg| {
+            init_logs(
+                args.log_format,
+                Some((cfg.log.format, cfg.log.level.clone())),
+            );
+            runtime(async { live_result(live::apply(&args, cfg, &Default::default()).await) })
+        }),
         Command::Run(args) => {
             let settings = log_settings(&args.config);
             init_logs(args.log_format, settings);
@@ -109,6 +113,20 @@ fn runtime<F: std::future::Future<Output = ExitCode>>(f: F) -> ExitCode {
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Loads the config once for a command; an invalid one exits 78 with its located error.
+fn with_config(
+    path: &std::path::Path,
+    command: impl FnOnce(s3prio::config::Config) -> ExitCode,
+) -> ExitCode {
+    match s3prio::config::load(path) {
+        Ok(cfg) => command(cfg),
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(EX_CONFIG)
         }
     }
 }

@@ -206,3 +206,88 @@ pub async fn update_priority(
         .await?;
     Ok(out.priority())
 }
+
+/// The name of the operation a `DescribeJob` reports (its one member that is set).
+fn operation_name(op: &aws_sdk_s3control::types::JobOperation) -> Option<&'static str> {
+    let names = [
+        (op.lambda_invoke().is_some(), "LambdaInvoke"),
+        (op.s3_put_object_copy().is_some(), "S3PutObjectCopy"),
+        (op.s3_put_object_acl().is_some(), "S3PutObjectAcl"),
+        (op.s3_put_object_tagging().is_some(), "S3PutObjectTagging"),
+        (
+            op.s3_delete_object_tagging().is_some(),
+            "S3DeleteObjectTagging",
+        ),
+        (
+            op.s3_initiate_restore_object().is_some(),
+            "S3InitiateRestoreObject",
+        ),
+        (
+            op.s3_put_object_legal_hold().is_some(),
+            "S3PutObjectLegalHold",
+        ),
+        (
+            op.s3_put_object_retention().is_some(),
+            "S3PutObjectRetention",
+        ),
+        (op.s3_replicate_object().is_some(), "S3ReplicateObject"),
+        (
+            op.s3_compute_object_checksum().is_some(),
+            "S3ComputeObjectChecksum",
+        ),
+        (
+            op.s3_update_object_encryption().is_some(),
+            "S3UpdateObjectEncryption",
+        ),
+    ];
+    names
+        .into_iter()
+        .find_map(|(set, name)| set.then_some(name))
+}
+
+/// One job as `DescribeJob` reports it (everything `ListJobs` has, and its details), without
+/// listing the account. `NotFound` when the account has no such job.
+pub async fn describe_job(
+    client: &aws_sdk_s3control::Client,
+    ctx: &CallContext,
+    account_id: &str,
+    region: &str,
+    job_id: &str,
+) -> Result<Job, CallError> {
+    let out = ctx
+        .call("DescribeJob", false, || {
+            client
+                .describe_job()
+                .account_id(account_id)
+                .job_id(job_id)
+                .send()
+        })
+        .await?;
+    let unreadable = |what: &str| CallError::Failed {
+        operation: "DescribeJob",
+        kind: super::FailureKind::BadRequest,
+        attempts: 1,
+        message: format!("the response has no {what} for job {job_id}"),
+    };
+    let d = out.job().ok_or_else(|| unreadable("job"))?;
+    let status = d
+        .status()
+        .and_then(|s| s.as_str().parse::<JobStatus>().ok())
+        .ok_or_else(|| unreadable("known status"))?;
+    Ok(Job {
+        account_id: account_id.into(),
+        region: region.into(),
+        id: d.job_id().unwrap_or(job_id).to_string(),
+        description: d.description().map(str::to_string),
+        operation: d.operation().and_then(operation_name).map(str::to_string),
+        priority: d.priority(),
+        status,
+        creation_time: to_chrono(d.creation_time()),
+        termination_date: to_chrono(d.termination_date()),
+        progress: progress(d.progress_summary()),
+        tags: None,
+        details: Some(JobDetails {
+            role_arn: d.role_arn().map(str::to_string),
+        }),
+    })
+}

@@ -1,3 +1,4 @@
 pub mod demo;
 pub mod live;
 pub mod offline;
+pub mod progress;

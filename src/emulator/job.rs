@@ -180,6 +180,10 @@ pub struct Progress {
     pub succeeded: i64,
     pub failed: i64,
     pub elapsed_active_seconds: i64,
+    /// Active time not yet a whole second (milliseconds): the simulation steps a quarter of a
+    /// second at a time.
+    #[serde(default)]
+    pub active_millis: i64,
 }
 
 /// One `JobFailure`.

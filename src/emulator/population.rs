@@ -112,6 +112,7 @@ fn one(rng: &mut SmallRng, account: &str, i: usize, now: DateTime<Utc>) -> Emula
         } else {
             0
         },
+        active_millis: 0,
     };
     let mut tags = Vec::new();
     if rng.random_range(0..100) >= 15 {

@@ -86,7 +86,9 @@ fn step(job: &mut EmulatorJob, dt: f64, may_run: bool, now: DateTime<Utc>) {
 /// Processes tasks; about one job in twenty has a bad manifest and fails half its tasks.
 fn run(job: &mut EmulatorJob, dt: f64, now: DateTime<Utc>) {
     let p = &mut job.progress;
-    p.elapsed_active_seconds += dt.round() as i64;
+    let millis = p.active_millis + (dt * 1000.0).round() as i64;
+    p.elapsed_active_seconds += millis / 1000;
+    p.active_millis = millis % 1000;
     let remaining = (p.total_tasks - p.succeeded - p.failed).max(0);
     let per_sec = (p.total_tasks as f64 / RUN_SECS).max(1.0);
     let batch = ((per_sec * dt).ceil() as i64).min(remaining);

@@ -17,9 +17,13 @@ impl Pipeline<'_> {
         match done {
             Done::Read(item, result) => {
                 self.reads_in_flight -= 1;
+                self.rules.progress.read_done();
                 self.read_done(item, result);
             }
-            Done::Write(w, result) => self.write_done(*w, result),
+            Done::Write(w, result) => {
+                self.rules.progress.call_done();
+                self.write_done(*w, result);
+            }
         }
     }
 
@@ -84,6 +88,7 @@ impl Pipeline<'_> {
             .needs_for(&o.job, baseline, self.rules.now);
         if needs.details && o.job.details.is_none() {
             self.pending[i] = 1;
+            self.rules.progress.read_queued(1);
             self.reads.push(ReadItem {
                 job: i,
                 what: ReadWhat::Details,
@@ -104,6 +109,7 @@ impl Pipeline<'_> {
             Err(e) if e.is_not_found() => {
                 tracing::info!(target_name = %target, job_id = %w.change.job_id, "job finished or vanished before its priority was changed; dropped");
                 self.vanish(i);
+                self.rules.progress.change_settled();
             }
             Err(e) => {
                 if e.kind() == Some(FailureKind::BadRequest) {
@@ -114,6 +120,7 @@ impl Pipeline<'_> {
                     tracing::warn!(target_name = %target, job_id = %w.change.job_id, priority = w.change.to, error = %e, "priority change failed; will be tried again next cycle");
                 }
                 self.out.failed_writes += 1;
+                self.rules.progress.change_settled();
             }
             Ok(tags) => match w.stage {
                 Stage::Check => {
@@ -134,8 +141,11 @@ impl Pipeline<'_> {
                             w.stage = Stage::Ready;
                             self.queue_ready(w);
                         }
-                        Some(_) => {}
-                        None => self.out.skipped_at_write += 1,
+                        Some(_) => self.rules.progress.change_settled(),
+                        None => {
+                            self.out.skipped_at_write += 1;
+                            self.rules.progress.change_settled();
+                        }
                     }
                 }
                 Stage::Put => {
@@ -156,6 +166,7 @@ impl Pipeline<'_> {
                 }
                 Stage::Ready | Stage::Update => {
                     self.out.written += 1;
+                    self.rules.progress.change_settled();
                     self.rules.audit.emit(audit_event(target, &w.change, false));
                 }
             },
@@ -186,6 +197,7 @@ impl Pipeline<'_> {
                 continue;
             };
             self.deciding[i] = true;
+            self.rules.progress.change_planned();
             if self.rules.observe_only {
                 continue;
             }
@@ -218,6 +230,7 @@ impl Pipeline<'_> {
     /// In a dry run a ready change is only reported; otherwise it goes to the writes.
     pub(super) fn send_or_report(&mut self, w: WriteItem) {
         if self.rules.dry_run && w.stage == Stage::Ready {
+            self.rules.progress.change_settled();
             self.rules
                 .audit
                 .emit(audit_event(self.rules.target, &w.change, true));

@@ -20,6 +20,7 @@ mod budget;
 mod calls;
 mod completions;
 mod pipeline;
+mod progress;
 mod report;
 mod wiring;
 mod writer;
@@ -33,7 +34,7 @@ use crate::aws::call::Backoff;
 use crate::aws::pace::AdaptivePace;
 use crate::aws::{observe, CallContext, CallError, MemoryStore};
 use crate::config::{Config, Target};
-use crate::model::{ObservedJob, Tags};
+use crate::model::ObservedJob;
 use crate::telemetry::{Audit, Metrics};
 
 use book::{JobBook, TagSchedule, TriageContext};
@@ -41,6 +42,7 @@ use budget::RefreshBudget;
 use calls::Io;
 use pipeline::{Pipeline, Rules};
 
+pub use progress::{CycleProgress, ProgressSnapshot};
 pub use report::{CycleError, CycleMode, CycleReport, CycleStop};
 pub use wiring::{build_reconcilers, liveness_bound, Wiring, CREDENTIALS_TIMEOUT};
 pub use writer::next_memory;
@@ -56,6 +58,7 @@ pub struct TargetReconciler {
     audit: Audit,
     /// Jobs in the last listing: the next listing's capacity.
     last_listed: usize,
+    progress: Arc<CycleProgress>,
 }
 
 impl std::fmt::Debug for TargetReconciler {
@@ -107,6 +110,7 @@ impl TargetReconciler {
             store: wiring.store,
             audit: wiring.audit,
             last_listed: 0,
+            progress: Arc::new(CycleProgress::default()),
         }
     }
 
@@ -138,20 +142,13 @@ impl TargetReconciler {
         self.target = target;
     }
 
-    /// Reads one job's tags (uncached), for `explain`.
-    pub async fn read_tags(&self, job_id: &str) -> Result<Tags, CallError> {
-        observe::job_tags(
-            &self.client,
-            &self.ctx,
-            &self.target.account_id,
-            job_id,
-            None,
-        )
-        .await
-    }
-
     pub fn current_rps(&self) -> f64 {
         self.ctx.pace.current_rps()
+    }
+
+    /// Where the running (or last) cycle stands.
+    pub fn progress(&self) -> Arc<CycleProgress> {
+        self.progress.clone()
     }
 
     /// The next cycle reads every known tag set again, ahead of scheduled refreshes and outside
@@ -184,6 +181,36 @@ impl TargetReconciler {
             .filter_map(|(o, decided)| decided.then_some(o))
             .collect();
         Ok((jobs, run.outcome.failed_reads))
+    }
+
+    /// One job, read without listing the account: `DescribeJob` (everything `ListJobs` has,
+    /// and its details), then its tags when a rule, the opt-out tag or the tag store can need
+    /// them: at most two requests. `Ok(None)` when the target has no such job.
+    pub async fn observe_job(
+        &self,
+        config: &Config,
+        job_id: &str,
+    ) -> Result<Option<ObservedJob>, CallError> {
+        let t = &self.target;
+        let found =
+            observe::describe_job(&self.client, &self.ctx, &t.account_id, &t.region, job_id).await;
+        let mut job = match found {
+            Ok(job) => job,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let wants_tags = config.policy.uses_tags()
+            || self.store.uses_tags()
+            || !config.reconcile.ignore_tag.is_empty();
+        if wants_tags {
+            match observe::job_tags(&self.client, &self.ctx, &t.account_id, &job.id, None).await {
+                Ok(tags) => job.tags = Some(tags),
+                Err(e) if e.is_not_found() => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+        let memory = self.store.memory_for(&job);
+        Ok(Some(ObservedJob { job, memory }))
     }
 
     /// One full cycle: list, decide, write (unless dry-run or blocked).
@@ -225,7 +252,12 @@ impl TargetReconciler {
         stop: CycleStop,
         observe_only: bool,
     ) -> Result<Run, CycleError> {
+        self.progress.start();
         let (mut jobs, duplicates) = self.list(config, now).await?;
+        self.progress.listed(
+            jobs.len(),
+            jobs.len().div_ceil(observe::PAGE_SIZE as usize).max(1),
+        );
         let r = &config.reconcile;
         let schedule = TagSchedule {
             ttl: r.tags_ttl,
@@ -258,6 +290,7 @@ impl TargetReconciler {
             audit: &self.audit,
             target: &self.target.name,
             heartbeat: &self.ctx.heartbeat,
+            progress: &self.progress,
         };
         let io = Io {
             client: &self.client,

@@ -20,6 +20,7 @@ use super::book::{JobBook, ReadClass, ReadItem, TagSchedule};
 use super::budget::{ReadShare, RefreshBudget};
 use super::calls::{self, Call, Io};
 use super::completions::empty_plan;
+use super::progress::CycleProgress;
 use super::report::CycleStop;
 use super::writer::{next_memory, Stage, WriteItem};
 use crate::aws::memory::{job_key, StoreError};
@@ -48,6 +49,7 @@ pub(super) struct Rules<'a> {
     pub audit: &'a Audit,
     pub target: &'a str,
     pub heartbeat: &'a Heartbeat,
+    pub progress: &'a CycleProgress,
 }
 
 /// What a cycle did, for its report.
@@ -144,6 +146,7 @@ impl<'a> Pipeline<'a> {
         self.reads.extend(reads.into_iter().filter(|r| {
             r.class == ReadClass::Needed || (!self.rules.observe_only && !self.deciding[r.job])
         }));
+        self.rules.progress.read_queued(self.reads.len());
     }
 
     /// Runs until nothing is left to send, or the cycle is asked to stop and what it committed
@@ -151,6 +154,10 @@ impl<'a> Pipeline<'a> {
     pub async fn run(mut self) -> (Vec<ObservedJob>, Vec<bool>, Outcome) {
         loop {
             self.rules.heartbeat.beat();
+            if self.io.ctx.shutdown.is_cancelled() && !self.stop.is_abandoned() {
+                // Shutting down: calls not sent yet never will be.
+                self.stop.abandon();
+            }
             if self.stop.is_stopping() && !self.stopping {
                 self.begin_stopping();
             }
@@ -167,23 +174,23 @@ impl<'a> Pipeline<'a> {
                 Some(p) => p,
                 None => {
                     let pace = self.io.ctx.pace.clone();
-                    let stop = self.stop.token();
+                    let stop = self.stop_signal();
                     tokio::select! {
                         biased;
                         Some(done) = self.in_flight.next() => { self.complete(done); continue; }
-                        _ = stop.cancelled(), if !self.stopping => continue,
+                        _ = stop, if !self.stopping => continue,
                         p = pace.acquire() => p,
                     }
                 }
             };
             if let Start::NotNow(wait) = self.start(permit) {
                 self.held_permit = Some(permit);
-                let stop = self.stop.token();
+                let stop = self.stop_signal();
                 let wait = wait.unwrap_or(Duration::from_millis(100));
                 tokio::select! {
                     biased;
                     Some(done) = self.in_flight.next() => self.complete(done),
-                    _ = stop.cancelled(), if !self.stopping => {}
+                    _ = stop, if !self.stopping => {}
                     _ = tokio::time::sleep(wait) => {}
                 }
             }
@@ -202,11 +209,22 @@ impl<'a> Pipeline<'a> {
     }
 
     async fn wait_for_completion(&mut self) {
-        let stop = self.stop.token();
+        let stop = self.stop_signal();
         tokio::select! {
             biased;
             Some(done) = self.in_flight.next() => self.complete(done),
-            _ = stop.cancelled(), if !self.stopping => {}
+            _ = stop, if !self.stopping => {}
+        }
+    }
+
+    /// Resolves when the cycle is asked to stop or the process shuts down.
+    fn stop_signal(&self) -> impl std::future::Future<Output = ()> + 'static {
+        let (stop, shutdown) = (self.stop.token(), self.io.ctx.shutdown.clone());
+        async move {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = shutdown.cancelled() => {}
+            }
         }
     }
 

@@ -37,3 +37,21 @@ pub fn init(format: Format, level: Option<&str>) {
         Format::Text => builder.try_init(),
     };
 }
+
+/// [`init`] writing to stderr: for commands whose stdout is their result (`plan`, `explain`).
+pub fn init_to_stderr(format: Format, level: Option<&str>) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(level.unwrap_or("info")))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        Format::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+        Format::Text => builder.try_init(),
+    };
+}
