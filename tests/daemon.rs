@@ -92,9 +92,14 @@ async fn sighup_reloads_and_sigterm_exits_zero_with_writes_in_flight() {
     let ids = insert_jobs(&emu, 400, 400, 100);
     let home = tempfile::tempdir().unwrap();
     let ep = emu.endpoint_url();
-    // A slow pace so that writes are still in flight when SIGTERM arrives.
+    // A slow pace, and jobs chosen by description (no tag read, opt-out tag off): the listing
+    // decides all 400 changes at once, so most writes are still queued when SIGTERM arrives.
     let slow = |set: i32| {
-        daemon_config(&ep, home.path(), "300s", &policy(set))
+        let rule = format!(
+            "[[rules]]\nname = \"copies\"\nwhen = {{ description_glob = \"nightly copy *\" }}\naction = {{ set = {set} }}\n"
+        );
+        daemon_config(&ep, home.path(), "300s", &rule)
+            .replace("[reconcile]\n", "[reconcile]\nignore_tag = \"\"\n")
             .replace("requests_per_second = 200", "requests_per_second = 20")
     };
     // The config is a hard link to a file in another directory: writes through that other

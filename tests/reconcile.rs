@@ -206,7 +206,7 @@ action = {{ set = 500 }}
     let s = emu.stats();
     let throttled_pct = 100.0 * s.throttled as f64 / s.total as f64;
     println!(
-        "300 changes at an unknown 5 rps (told 50): {:.1} s (ideal 60 s), {} requests, {} throttled ({:.1}%), final pace {:.2} rps",
+        "300 changes at an unknown 5 rps (told 50): {:.1} s (ideal 59 s), {} requests, {} throttled ({:.1}%), final pace {:.2} rps",
         elapsed.as_secs_f64(),
         s.total,
         s.throttled,
@@ -216,15 +216,16 @@ action = {{ set = 500 }}
     assert_eq!(report.written, 300, "{}", report.summary());
     assert!(report.is_clean());
     assert_eq!(s.count("UpdateJobPriority", "ok"), 300);
-    assert!(throttled_pct < 5.0, "throttled {throttled_pct:.1}%");
     // The emulator's bucket starts full (5 requests), so no pace does better than 295 / 5 = 59 s.
-    // Finding the limit may cost a few seconds of probing, not a fifth of the run.
+    // Finding the limit costs a few seconds of probing (61 s is typical here), not a tenth of
+    // the run: a pace that overreacts to a throttle, or recovers too slowly, runs past 66 s.
     let ideal = (300.0 - 5.0) / 5.0;
     assert!(
-        elapsed.as_secs_f64() <= 1.2 * ideal,
-        "300 changes at 5 rps took {:.1} s; ideal {ideal:.0} s, bound 1.2 x ideal",
+        elapsed.as_secs_f64() <= 1.12 * ideal,
+        "300 changes at 5 rps took {:.1} s; ideal {ideal:.0} s, bound 1.12 x ideal",
         elapsed.as_secs_f64()
     );
+    assert!(throttled_pct < 5.0, "throttled {throttled_pct:.1}%");
     let (retries, fast) = retry_delay_buckets(&rig.metrics);
     assert!(retries > 0, "throttling caused retries");
     assert_eq!(fast, 0, "a retry was sent with (almost) no delay");
