@@ -35,8 +35,21 @@ fn assert_error(src: &str, needle: &str, message_part: &str) {
 
 #[test]
 fn toml_syntax_error() {
+    // An unterminated string: the parser's own complaint, at the end of that line.
     let src = format!("{TARGET}[reconcile]\ninterval = \"30s\n");
-    assert_error(&src, "interval", "error:");
+    let (line, text) = error(&src);
+    assert_eq!(line, line_of(&src, "interval"), "wrong line in:\n{text}");
+    let col = "interval = \"30s".len() + 1;
+    assert!(
+        text.starts_with(&format!(
+            "bad.toml:{line}:{col}: error: invalid basic string"
+        )),
+        "expected the TOML syntax error at column {col}:\n{text}"
+    );
+    assert!(
+        text.contains("expected `\"`"),
+        "says what is missing:\n{text}"
+    );
 }
 
 #[test]

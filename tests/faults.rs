@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::process::*;
 use common::*;
-use s3prio::emulator::{JobSpec, JobStatus};
+use s3prio::emulator::{JobSpec, JobStatus, RequestRecord};
 
 fn urgent_config(
     emu: &s3prio::emulator::EmulatorHandle,
@@ -221,46 +221,69 @@ async fn kill_dash_nine_mid_cycle_loses_no_baseline() {
     emu.shutdown().await;
 }
 
+/// Requests the emulator logged for `id` from index `from` on: (operation, outcome).
+fn requests_for(log: &[RequestRecord], from: usize, id: &str) -> Vec<(&'static str, String)> {
+    log[from.min(log.len())..]
+        .iter()
+        .filter(|r| r.job_id.as_deref() == Some(id))
+        .map(|r| (r.operation, r.outcome.clone()))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_finish_and_appear_during_cycles() {
     let emu = quiet_emulator().await;
     let ids = insert_jobs(&emu, 200, 200, 100);
     let home = tempfile::tempdir().unwrap();
     let cfg = home.path().join("s3prio.toml");
-    std::fs::write(
-        &cfg,
-        urgent_config(&emu, home.path(), "")
-            .replace("requests_per_second = 200", "requests_per_second = 40"),
-    )
-    .unwrap();
+    // Chosen by description (no tag read, opt-out tag off): the first listing decides every
+    // job, so at 40 writes per second most writes are still queued when the jobs change.
+    let text = |set: i32| {
+        let rule = format!(
+            "[[rules]]\nname = \"copies\"\nwhen = {{ description_glob = \"nightly copy *\" }}\naction = {{ set = {set} }}\n"
+        );
+        daemon_config(&emu.endpoint_url(), home.path(), "2s", &rule)
+            .replace("[reconcile]\n", "[reconcile]\nignore_tag = \"\"\n")
+            .replace("requests_per_second = 200", "requests_per_second = 40")
+    };
+    std::fs::write(&cfg, text(500)).unwrap();
+    emu.start_request_log();
     let d = Daemon::start(&cfg, home.path(), &[]);
     let addr = d.http_addr();
     wait_until("some changes", Duration::from_secs(20), || {
         urgent_done(&emu, &ids) >= 10
     });
-    // 30 jobs vanish (NotFound on write), 20 complete, 50 new urgent jobs appear.
-    let mut gone = 0;
-    for id in ids.iter().rev().take(30) {
-        if emu.remove_job(ACCOUNT, id).is_some() {
-            gone += 1;
-        }
+    // Of the jobs whose write is still queued (the last ones in job-id order, the order the
+    // writes go out in), 30 vanish (NotFound on their write) and 20 complete.
+    let mut pending: Vec<&String> = ids.iter().filter(|id| priority(&emu, id) == 100).collect();
+    pending.sort_unstable();
+    let (removed, completed): (Vec<String>, Vec<String>) = {
+        let mut last = pending.iter().rev().map(|s| s.to_string());
+        let removed: Vec<String> = last.by_ref().take(30).collect();
+        (removed, last.take(20).collect())
+    };
+    for id in &removed {
+        assert!(emu.remove_job(ACCOUNT, id).is_some());
     }
-    for id in ids.iter().rev().skip(30).take(20) {
+    for id in &completed {
         emu.set_status_direct(ACCOUNT, id, JobStatus::Complete);
     }
     let fresh: Vec<String> = (0..50)
         .map(|i| {
             emu.insert_job(JobSpec {
                 account_id: ACCOUNT.into(),
-                description: Some(format!("late job {i}")),
+                description: Some(format!("nightly copy late {i}")),
                 priority: 100,
                 status: JobStatus::Ready,
-                tags: vec![tag("urgent", "true")],
                 ..Default::default()
             })
         })
         .collect();
-    let alive: Vec<String> = ids[..150].to_vec();
+    let alive: Vec<String> = ids
+        .iter()
+        .filter(|id| !removed.contains(id) && !completed.contains(id))
+        .cloned()
+        .collect();
     wait_until(
         "remaining and new jobs raised",
         Duration::from_secs(60),
@@ -269,7 +292,57 @@ async fn jobs_finish_and_appear_during_cycles() {
     wait_until("ready", Duration::from_secs(10), || {
         http(&addr, "GET", "/readyz").0 == 200
     });
-    println!("{gone} jobs vanished mid-cycle, 20 completed, 50 appeared: all handled");
+
+    // Each vanished job whose write was queued got that one write, answered NotFound, and
+    // never a retry nor any later call.
+    let log = emu.request_log();
+    let mut not_found = 0;
+    for id in &removed {
+        let calls = requests_for(&log, 0, id);
+        let writes: Vec<_> = calls
+            .iter()
+            .filter(|(op, _)| *op == "UpdateJobPriority")
+            .collect();
+        if writes.iter().any(|(_, outcome)| outcome == "ok") {
+            continue; // its write was on the wire when it vanished
+        }
+        assert_eq!(
+            writes.len(),
+            1,
+            "job {id} vanished with its write queued: {calls:?}"
+        );
+        assert_eq!(writes[0].1, "NotFoundException", "{calls:?}");
+        not_found += 1;
+    }
+    assert!(
+        not_found >= 25,
+        "only {not_found} of 30 vanished jobs met NotFound on their write"
+    );
+
+    // A finished job is no longer managed: a policy change that moves every other job leaves
+    // it where it was, without a single call for it.
+    let at_completion: Vec<i32> = completed.iter().map(|id| priority(&emu, id)).collect();
+    let mark = emu.request_log().len();
+    std::fs::write(&cfg, text(600)).unwrap();
+    wait_until(
+        "the new policy on the remaining jobs",
+        Duration::from_secs(60),
+        || urgent_done_at(&emu, &alive, 600) && urgent_done_at(&emu, &fresh, 600),
+    );
+    let log = emu.request_log();
+    for (id, before) in completed.iter().zip(&at_completion) {
+        assert_eq!(
+            priority(&emu, id),
+            *before,
+            "completed job {id} was changed"
+        );
+        let calls = requests_for(&log, mark, id);
+        assert!(calls.is_empty(), "completed job {id} was called: {calls:?}");
+    }
+    println!(
+        "{not_found} of 30 vanished jobs met NotFound on their queued write; 20 completed jobs \
+         left alone by the next policy; 50 new jobs raised"
+    );
     let log = d.log();
     assert!(!log.contains("panicked"), "{log}");
     emu.shutdown().await;
@@ -305,10 +378,45 @@ async fn reload_storm_ends_on_the_last_valid_policy() {
     assert!(d.child.try_wait().unwrap().is_none(), "no crash");
     let (_, metrics) = http(&addr, "GET", "/metrics");
     assert!(metrics.contains("s3prio_config_last_reload_successful 1"));
-    let rejected = d.log().matches("config reload rejected").count();
+    // Every third edit was invalid (at the `[[rulez]]` table): rejections were seen and each
+    // was logged with its location, that table or (a read that caught an edit half-written)
+    // the empty file; every applied reload was counted.
+    let log = d.log();
+    let rejections: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("config reload rejected"))
+        .collect();
+    let applied = log.matches("config reloaded").count();
+    let rulez_line = text(0)
+        .lines()
+        .position(|l| l.starts_with("[[rules]]"))
+        .expect("a rules table")
+        + 1;
+    let at_rulez = format!("s3prio.toml:{rulez_line}:3: error: unknown field `rulez`");
+    let half_written = "s3prio.toml:1:1: error: no targets";
     println!(
-        "reload storm: 50 edits, {rejected} rejected reloads logged, final policy {last} applied"
+        "reload storm: 50 edits (16 invalid), {} rejected reloads logged ({} of an invalid edit), \
+         {applied} applied, final policy {last} applied",
+        rejections.len(),
+        rejections.iter().filter(|r| r.contains(&at_rulez)).count()
     );
+    assert!(
+        rejections.iter().any(|r| r.contains(&at_rulez)),
+        "no invalid edit was rejected:\n{log}"
+    );
+    for r in &rejections {
+        assert!(
+            r.contains(&at_rulez) || r.contains(half_written),
+            "a rejection of something else than the invalid edit: {r}"
+        );
+    }
+    let reloads_total = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("s3prio_config_reloads_total "))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .expect("s3prio_config_reloads_total");
+    assert!(applied >= 1);
+    assert_eq!(reloads_total, applied, "every applied reload counted");
     d.signal("TERM");
     assert!(d
         .wait_exit(Duration::from_secs(10))

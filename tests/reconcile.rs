@@ -206,7 +206,7 @@ action = {{ set = 500 }}
     let s = emu.stats();
     let throttled_pct = 100.0 * s.throttled as f64 / s.total as f64;
     println!(
-        "300 changes at an unknown 5 rps (told 50): {:.1} s (ideal 60 s), {} requests, {} throttled ({:.1}%), final pace {:.2} rps",
+        "300 changes at an unknown 5 rps (told 50): {:.1} s (ideal 59 s), {} requests, {} throttled ({:.1}%), final pace {:.2} rps",
         elapsed.as_secs_f64(),
         s.total,
         s.throttled,
@@ -216,6 +216,15 @@ action = {{ set = 500 }}
     assert_eq!(report.written, 300, "{}", report.summary());
     assert!(report.is_clean());
     assert_eq!(s.count("UpdateJobPriority", "ok"), 300);
+    // The emulator's bucket starts full (5 requests), so no pace does better than 295 / 5 = 59 s.
+    // Finding the limit costs a few seconds of probing (61 s is typical here), not a tenth of
+    // the run: a pace that overreacts to a throttle, or recovers too slowly, runs past 66 s.
+    let ideal = (300.0 - 5.0) / 5.0;
+    assert!(
+        elapsed.as_secs_f64() <= 1.12 * ideal,
+        "300 changes at 5 rps took {:.1} s; ideal {ideal:.0} s, bound 1.12 x ideal",
+        elapsed.as_secs_f64()
+    );
     assert!(throttled_pct < 5.0, "throttled {throttled_pct:.1}%");
     let (retries, fast) = retry_delay_buckets(&rig.metrics);
     assert!(retries > 0, "throttling caused retries");
@@ -580,17 +589,24 @@ fn no_credentials_fails_fast_with_one_clear_message() {
         .env_remove("AWS_SECRET_ACCESS_KEY");
     let started = Instant::now();
     let out = cmd.output().expect("runs");
+    let elapsed = started.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{elapsed:?}\n{stderr}");
     assert!(!out.status.success());
-    assert!(stderr.contains("no usable AWS credentials"), "{stderr}");
+    // One message: the command's error says it once, and the log has one error event for it
+    // (no retry, no repeat per call).
+    let message = "no usable AWS credentials";
+    assert_eq!(stderr.matches(message).count(), 1, "{stderr}");
+    assert_eq!(stderr.matches("FAILED").count(), 1, "{stderr}");
+    assert_eq!(stdout.matches(message).count(), 1, "{stdout}");
+    // Clear: where it looked, and what to do.
     assert!(
         stderr.contains("environment") && stderr.contains("web identity"),
         "{stderr}"
     );
-    assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(stderr.contains("Fix: export AWS_ACCESS_KEY_ID"), "{stderr}");
+    // Fast: the chain answers from local state (instance metadata is disabled); no network
+    // wait, no retry. The process start of a debug build is a fraction of this.
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
 }

@@ -1,6 +1,8 @@
 //! Soak: `s3prio run` against a churning emulator (jobs created, progressing, finishing; 5%
-//! faults) for 10 minutes. Prints RSS over time, checks that RSS does not grow after warm-up,
-//! that the log has no panic, and that every change the emulator saw is audited.
+//! faults) for 10 minutes, with a window that opens for 2 minutes every 4 from the start (at
+//! any time of day). Checks that the daemon is running at every sample (RSS read from `/proc`),
+//! that RSS does not grow after warm-up, that the log has no panic, that every change the
+//! emulator saw is audited, and that the daemon followed the window open and closed.
 //!
 //! Run only when asked: `cargo test --release --test soak -- --ignored --nocapture`
 //! (`S3PRIO_SOAK_SECS=600` by default).
@@ -13,16 +15,36 @@ use common::process::*;
 use common::*;
 use s3prio::emulator::{self, EmulatorOptions, JobSpec, JobStatus};
 
+/// The resident set of a live process, from `/proc`; panics when it cannot be read (a gone
+/// process must fail the soak, not read as 0 KiB).
 fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("cannot read /proc/{pid}/status: {e}"));
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status:\n{status}"))
+}
+
+/// UTC ranges that open the window for 2 minutes every 4, from the next full minute after
+/// `start` for `secs` (at most a day), so the window switches whatever the time of day.
+fn switching_ranges(start: chrono::DateTime<chrono::Utc>, secs: u64) -> Vec<String> {
+    use chrono::{Duration, Timelike};
+    let first = start
+        .with_second(0)
+        .and_then(|t| t.with_nanosecond(0))
+        .expect("valid time")
+        + Duration::minutes(1);
+    let periods = (secs / 240 + 1).min(359);
+    (0..periods as i64)
+        .map(|i| {
+            let open = first + Duration::minutes(4 * i);
+            let close = open + Duration::minutes(2);
+            format!("{}-{}", open.format("%H:%M"), close.format("%H:%M"))
         })
-        .unwrap_or(0)
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -44,27 +66,35 @@ async fn soak_churning_emulator() {
     .unwrap();
     let home = tempfile::tempdir().unwrap();
     let cfg = home.path().join("s3prio.toml");
-    let rules = r#"
+    let ranges = switching_ranges(chrono::Utc::now(), secs);
+    let rules = format!(
+        r#"
 [windows.always-switching]
 timezone = "UTC"
-ranges = ["00:00-00:02", "00:04-00:06", "00:08-00:10", "00:12-00:14", "00:16-00:18", "00:20-00:22", "00:24-00:26", "00:28-00:30", "00:32-00:34", "00:36-00:38", "00:40-00:42", "00:44-00:46", "00:48-00:50", "00:52-00:54", "00:56-00:58"]
+ranges = [{}]
 
 [[rules]]
 name = "urgent"
-when = { tags = { urgent = "true" } }
-action = { set = 900 }
+when = {{ tags = {{ urgent = "true" }} }}
+action = {{ set = 900 }}
 
 [[rules]]
 name = "restores-in-window"
-when = { operation = ["S3InitiateRestoreObject"], in_window = "always-switching" }
-action = { raise = 50 }
-"#;
+when = {{ operation = ["S3InitiateRestoreObject"], in_window = "always-switching" }}
+action = {{ raise = 50 }}
+"#,
+        ranges
+            .iter()
+            .map(|r| format!("\"{r}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     std::fs::write(
         &cfg,
-        daemon_config(&emu.endpoint_url(), home.path(), "10s", rules),
+        daemon_config(&emu.endpoint_url(), home.path(), "10s", &rules),
     )
     .unwrap();
-    let d = Daemon::start(&cfg, home.path(), &[("RUST_LOG", "info".to_string())]);
+    let mut d = Daemon::start(&cfg, home.path(), &[("RUST_LOG", "info".to_string())]);
     let pid = d.child.id();
     let start = Instant::now();
     let mut samples = Vec::new();
@@ -87,8 +117,14 @@ action = { raise = 50 }
         }
         created += 5;
         tokio::time::sleep(Duration::from_secs(5)).await;
+        if let Some(status) = d.child.try_wait().expect("try_wait") {
+            panic!(
+                "the daemon exited after {:?} with {status}:\n{}",
+                start.elapsed(),
+                d.log()
+            );
+        }
         samples.push((start.elapsed().as_secs(), rss_kib(pid)));
-        assert!(d.child.id() == pid);
     }
     let warm = samples
         .iter()
@@ -116,10 +152,48 @@ action = { raise = 50 }
     println!("priority updates seen by the emulator: {updates}; audit lines: {audited}");
     assert!(!log.contains("panicked"), "panic in the log");
     assert_eq!(audited, updates, "every change audited");
+    // The window opened and closed while the daemon ran: restores were raised by it, and
+    // some raised job was lowered again after a close.
+    let (raised, lowered_back) = window_changes(&log);
+    println!(
+        "window: {raised} raises by restores-in-window, {lowered_back} lowered back after a close"
+    );
+    assert!(
+        raised > 0,
+        "the window never opened for the daemon (ranges {ranges:?})"
+    );
+    if secs >= 300 {
+        assert!(
+            lowered_back > 0,
+            "the window never closed for the daemon (ranges {ranges:?})"
+        );
+    }
     assert!(
         end <= warm + warm / 5 + 2048,
         "RSS grew from {warm} to {end} KiB"
     );
     drop(d);
     emu.shutdown().await;
+}
+
+/// From the audit lines: (changes made by the window rule, later changes that lowered one of
+/// those jobs again).
+fn window_changes(log: &str) -> (usize, usize) {
+    let mut raised_jobs = std::collections::HashSet::new();
+    let (mut raised, mut lowered_back) = (0, 0);
+    for line in log
+        .lines()
+        .filter(|l| l.contains("\"event\":\"priority_changed\""))
+    {
+        let v: serde_json::Value = serde_json::from_str(line).expect("json audit line");
+        let job = v["job_id"].as_str().unwrap_or_default().to_string();
+        let (old, new) = (v["old_priority"].as_i64(), v["new_priority"].as_i64());
+        if v["rule"].as_str() == Some("restores-in-window") {
+            raised += 1;
+            raised_jobs.insert(job);
+        } else if raised_jobs.contains(&job) && new < old {
+            lowered_back += 1;
+        }
+    }
+    (raised, lowered_back)
 }

@@ -1,4 +1,5 @@
-//! Config parsing + validation + planning: no input may panic.
+//! Config parsing + validation + planning: no input may panic, and a plan is idempotent (with
+//! the blast-radius guard and without it).
 //!
 //! The input is split at the first NUL byte: before it, the config text; after it, bytes that
 //! drive a set of jobs (statuses, priorities, tags, ages) and the instant of evaluation.
@@ -7,10 +8,18 @@
 use chrono::{DateTime, TimeZone, Utc};
 use libfuzzer_sys::fuzz_target;
 use s3prio::model::{Job, JobMemory, JobStatus, ObservedJob, Progress, Tags};
+use s3prio::plan::Change;
+use s3prio::policy::{PlannerSettings, Policy};
+use s3prio::reconcile::next_memory;
 
 fn jobs_from(bytes: &[u8]) -> (Vec<ObservedJob>, DateTime<Utc>) {
-    let now_secs = bytes.iter().take(4).fold(1_700_000_000i64, |a, b| a.wrapping_mul(31).wrapping_add(*b as i64));
-    let now = Utc.timestamp_opt(now_secs.rem_euclid(4_000_000_000), 0).single().unwrap_or_default();
+    let now_secs = bytes.iter().take(4).fold(1_700_000_000i64, |a, b| {
+        a.wrapping_mul(31).wrapping_add(*b as i64)
+    });
+    let now = Utc
+        .timestamp_opt(now_secs.rem_euclid(4_000_000_000), 0)
+        .single()
+        .unwrap_or_default();
     let mut jobs = Vec::new();
     for (i, chunk) in bytes.chunks(8).enumerate().take(64) {
         let b = |k: usize| chunk.get(k).copied().unwrap_or(0);
@@ -67,26 +76,50 @@ fuzz_target!(|data: &[u8]| {
     let plan = s3prio::plan::plan(&cfg.policy, &jobs, now);
     let _ = cfg.policy.next_window_change(now);
     for o in jobs.iter().take(4) {
-        let _ = cfg.policy.explain(&o.job, o.job.priority, now).render_text();
+        let _ = cfg
+            .policy
+            .explain(&o.job, o.job.priority, now)
+            .render_text();
     }
-    // Idempotent: applying the plan and planning again changes nothing.
-    let applied: Vec<ObservedJob> = jobs
-        .into_iter()
+    // The blast-radius guard only flags a plan: the same policy without it decides the same
+    // changes and is never blocked.
+    let unguarded = Policy::new(
+        cfg.policy.rules().to_vec(),
+        cfg.policy.windows().to_vec(),
+        PlannerSettings {
+            max_changes_per_cycle: None,
+            ..cfg.policy.settings().clone()
+        },
+    );
+    let free = s3prio::plan::plan(&unguarded, &jobs, now);
+    assert!(free.blocked.is_none(), "blocked without a guard");
+    assert_eq!(free.changes, plan.changes, "the guard changed a decision");
+    // Idempotent, guard or no guard: applying the changes and planning again changes nothing.
+    let applied = apply(jobs, &free.changes);
+    let again = s3prio::plan::plan(&unguarded, &applied, now);
+    assert!(
+        again.changes.is_empty(),
+        "plan not idempotent: {:?}",
+        again.changes
+    );
+    let again = s3prio::plan::plan(&cfg.policy, &applied, now);
+    assert!(
+        again.changes.is_empty() && again.blocked.is_none(),
+        "plan not idempotent under the guard: {:?}",
+        again.changes
+    );
+});
+
+/// The jobs as they are once `changes` were written: the new priority, and the memory the
+/// writer records for it.
+fn apply(jobs: Vec<ObservedJob>, changes: &[Change]) -> Vec<ObservedJob> {
+    jobs.into_iter()
         .map(|mut o| {
-            if let Some(c) = plan.changes.iter().find(|c| c.job_id == o.job.id) {
-                o.memory = Some(JobMemory {
-                    baseline: o.memory.map(|m| m.baseline).unwrap_or(c.baseline),
-                    last_set: Some(c.to),
-                    prev_set: Some(c.from),
-                    hands_off: false,
-                });
+            if let Some(c) = changes.iter().find(|c| c.job_id == o.job.id) {
+                o.memory = Some(next_memory(o.memory, c));
                 o.job.priority = c.to;
             }
             o
         })
-        .collect();
-    if plan.blocked.is_none() {
-        let again = s3prio::plan::plan(&cfg.policy, &applied, now);
-        assert!(again.changes.is_empty(), "plan not idempotent: {:?}", again.changes);
-    }
-});
+        .collect()
+}
