@@ -105,7 +105,7 @@ fn runtime<F: std::future::Future<Output = ExitCode>>(f: F) -> ExitCode {
 /// (a reload or a request sent during a slow start) would kill the process. Then the config
 /// is read and parsed once, for the log settings and the daemon alike.
 async fn run_daemon(args: s3prio::cli::RunArgs) -> ExitCode {
-    use s3prio::daemon::{self, Sig, Signals};
+    use s3prio::daemon::{self, Signals};
     let mut signals = match Signals::install() {
         Ok(s) => s,
         Err(e) => {
@@ -113,17 +113,11 @@ async fn run_daemon(args: s3prio::cli::RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let load = daemon::load_config(&args.config, args.dry_run);
-    tokio::pin!(load);
-    let loaded = loop {
-        tokio::select! {
-            loaded = &mut load => break loaded,
-            // Stopping during a slow start stops now; a reload or a request is kept for later
-            // by the handlers (the file is being read anyway).
-            sig = signals.next() => if sig == Sig::Term {
-                return ExitCode::SUCCESS;
-            },
-        }
+    // Stopping during a slow start stops now; a reload or a request stays pending in the
+    // handlers and is acted on once the daemon runs.
+    let loaded = tokio::select! {
+        loaded = daemon::load_config(&args.config, args.dry_run) => loaded,
+        _ = signals.terminated() => return ExitCode::SUCCESS,
     };
     let (source, cfg) = match loaded {
         Ok(l) => l,

@@ -92,7 +92,7 @@ pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 
 /// A response body was larger than [`MAX_RESPONSE_BYTES`]: the call fails and is not retried.
 #[derive(Debug, thiserror::Error)]
-#[error("the response from {endpoint} is larger than {} MiB, the limit for any S3 Control response; it was abandoned unread", .limit / (1024 * 1024))]
+#[error("the response from {endpoint} is larger than {} MiB, the limit for any S3 Control response; reading stopped there", .limit / (1024 * 1024))]
 pub struct ResponseTooLarge {
     pub endpoint: String,
     pub limit: usize,

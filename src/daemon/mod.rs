@@ -215,12 +215,13 @@ pub async fn run_loaded(
     shutdown: CancellationToken,
 ) -> Result<(), DaemonError> {
     shared.metrics.config_last_reload_successful.set(1);
+    // The state file is read off the runtime's threads, like the config.
     let baseline = cfg.baseline.clone();
     let store = tokio::task::spawn_blocking(move || MemoryStore::open(&baseline))
         .await
         .map_err(|e| {
             DaemonError::Store(crate::aws::memory::StoreError::Io {
-                path: std::path::PathBuf::new(),
+                path: cfg.baseline.state_file.clone().unwrap_or_default(),
                 source: std::io::Error::other(e.to_string()),
             })
         })??;
@@ -411,6 +412,15 @@ impl Signals {
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,
         })
+    }
+
+    /// Resolves on SIGTERM or SIGINT; a SIGHUP or SIGUSR1 meanwhile stays pending for
+    /// [`Signals::next`].
+    pub async fn terminated(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
     }
 
     pub async fn next(&mut self) -> Sig {
