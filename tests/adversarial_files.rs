@@ -397,20 +397,28 @@ fn rate_error(rate_limit: &str) -> Option<String> {
 // 5. Rates and bursts are bounded to what the pace keeps.
 #[test]
 fn rates_and_bursts_are_bounded_to_what_the_pace_keeps() {
-    for bad in [
-        "requests_per_second = 1e10",
-        "requests_per_second = 1000.5",
-        "requests_per_second = 0.1",
-        "write_requests_per_second = 5000",
+    for (bad, bounds) in [
+        ("requests_per_second = 1e10", "0.2 to 10000"),
+        ("requests_per_second = 10000.5\nburst = 100", "0.2 to 10000"),
+        ("requests_per_second = 0.1", "0.2 to 10000"),
+        ("write_requests_per_second = 5000", "0.2 to 1000"),
     ] {
         let err = rate_error(bad).unwrap_or_else(|| panic!("`{bad}` was accepted"));
-        assert!(err.contains("0.2 to 1000"), "{bad}: {err}");
+        assert!(err.contains(bounds), "{bad}: {err}");
     }
     let err = rate_error("burst = 100000").expect("burst refused");
-    assert!(err.contains("from 1 to 1000"), "{err}");
+    assert!(err.contains("from 1 to 10000"), "{err}");
+    // A fast pace needs a burst that holds the calls of 2 ms (timer ticks are 1 ms).
+    let err = rate_error("requests_per_second = 2000\nburst = 3").expect("small burst refused");
+    assert!(
+        err.contains("burst 3 is too small") && err.contains("at least 4"),
+        "{err}"
+    );
     for ok in [
-        "requests_per_second = 1000\nburst = 1000",
+        "requests_per_second = 10000\nburst = 20",
+        "requests_per_second = 2000\nburst = 4",
         "requests_per_second = 0.2",
+        "write_requests_per_second = 1000",
     ] {
         assert_eq!(rate_error(ok), None, "{ok}");
     }
@@ -421,20 +429,30 @@ fn rates_and_bursts_are_bounded_to_what_the_pace_keeps() {
     );
 }
 
-// 5. The upper bound is a pace the limiter keeps.
+// 5. The upper bounds are paces the limiter keeps, with the smallest burst allowed.
 #[tokio::test(start_paused = true)]
-async fn the_fastest_allowed_pace_is_kept() {
-    let pace = s3prio::aws::AdaptivePace::new(config::MAX_REQUESTS_PER_SECOND, 10);
-    let start = tokio::time::Instant::now();
-    for _ in 0..3000 {
-        pace.acquire().await;
+async fn the_fastest_allowed_paces_are_kept() {
+    use s3prio::aws::AdaptivePace;
+    for (rps, burst) in [
+        (
+            config::MAX_REQUESTS_PER_SECOND,
+            config::min_burst(config::MAX_REQUESTS_PER_SECOND),
+        ),
+        (config::MAX_WRITE_REQUESTS_PER_SECOND, 1),
+    ] {
+        let pace = AdaptivePace::new(rps, burst);
+        let start = tokio::time::Instant::now();
+        let n = (rps * 3.0) as usize;
+        for _ in 0..n {
+            pace.acquire().await;
+        }
+        let took = start.elapsed().as_secs_f64();
+        assert!(
+            (2.9..=3.1).contains(&took),
+            "{n} permits at {rps}/s, burst {burst}, took {took} s"
+        );
+        assert_eq!(pace.current_rps(), rps);
     }
-    let took = start.elapsed().as_secs_f64();
-    assert!(
-        (2.9..=3.1).contains(&took),
-        "3000 permits at 1000/s took {took} s"
-    );
-    assert_eq!(pace.current_rps(), config::MAX_REQUESTS_PER_SECOND);
 }
 
 // 5. A cron cadence that never fires is refused.

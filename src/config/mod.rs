@@ -93,11 +93,22 @@ pub struct Target {
 
 /// The slowest pace a target may be given: the adaptive pace never goes below it.
 pub const MIN_REQUESTS_PER_SECOND: f64 = 0.2;
-/// The fastest pace a target may be given: one call per millisecond, the resolution of the
-/// timers that space the calls.
-pub const MAX_REQUESTS_PER_SECOND: f64 = 1000.0;
+/// The fastest pace a target may be given. The timers that space calls tick every
+/// millisecond, so a pace above 1,000 per second sends several calls per tick: its burst must
+/// hold them (see [`min_burst`]).
+pub const MAX_REQUESTS_PER_SECOND: f64 = 10_000.0;
+/// The fastest write pace: its bucket holds one call, so one call per timer tick at most.
+pub const MAX_WRITE_REQUESTS_PER_SECOND: f64 = 1000.0;
 /// The largest burst a target may be given.
-pub const MAX_BURST: u32 = 1000;
+pub const MAX_BURST: u32 = 10_000;
+/// A burst holds at least the calls of this long at the target's pace.
+pub const MIN_BURST_WINDOW: Duration = Duration::from_millis(2);
+
+/// The smallest burst that keeps a pace of `rps`: the calls of [`MIN_BURST_WINDOW`], so a
+/// timer tick that comes late costs no calls.
+pub fn min_burst(rps: f64) -> u32 {
+    (rps * MIN_BURST_WINDOW.as_secs_f64()).ceil().max(1.0) as u32
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RateLimit {

@@ -464,27 +464,36 @@ fn targets(root: &P, raw: &[RawTarget]) -> VResult<Vec<Target>> {
             ));
         }
         let rl = t.rate_limit.as_ref();
-        let rate = |key: &str, v: f64| -> VResult<f64> {
-            if v.is_finite() && (MIN_REQUESTS_PER_SECOND..=MAX_REQUESTS_PER_SECOND).contains(&v) {
+        let rate = |key: &str, v: f64, max: f64, why: &str| -> VResult<f64> {
+            if v.is_finite() && (MIN_REQUESTS_PER_SECOND..=max).contains(&v) {
                 Ok(v)
             } else {
                 Err(p.k("rate_limit").k(key).err(
                     if v.is_finite() && v > 0.0 {
-                        format!("{v} requests per second is outside what the pace can keep ({MIN_REQUESTS_PER_SECOND} to {MAX_REQUESTS_PER_SECOND})")
+                        format!("{v} requests per second is outside what the pace can keep ({MIN_REQUESTS_PER_SECOND} to {max})")
                     } else {
                         format!("{v} is not a positive rate")
                     },
-                    Some(format!("requests per second from {MIN_REQUESTS_PER_SECOND} (one call every 5 s) to {MAX_REQUESTS_PER_SECOND} (one per millisecond timer tick), e.g. 10 or 0.5")),
+                    Some(format!("requests per second from {MIN_REQUESTS_PER_SECOND} (one call every 5 s) to {max} ({why}), e.g. 10 or 0.5")),
                 ))
             }
         };
         let requests_per_second = rate(
             "requests_per_second",
             rl.and_then(|r| r.requests_per_second).unwrap_or(10.0),
+            MAX_REQUESTS_PER_SECOND,
+            "its burst holding the calls of 2 ms",
         )?;
         let write_requests_per_second = rl
             .and_then(|r| r.write_requests_per_second)
-            .map(|v| rate("write_requests_per_second", v))
+            .map(|v| {
+                rate(
+                    "write_requests_per_second",
+                    v,
+                    MAX_WRITE_REQUESTS_PER_SECOND,
+                    "the write pace sends one call per millisecond timer tick at most",
+                )
+            })
             .transpose()?;
         let burst = rl.and_then(|r| r.burst).unwrap_or(10);
         let burst = u32::try_from(burst)
@@ -496,6 +505,16 @@ fn targets(root: &P, raw: &[RawTarget]) -> VResult<Vec<Target>> {
                     Some(format!("a whole number of requests from 1 to {MAX_BURST}; the bucket never holds more than one second of requests at the current pace")),
                 )
             })?;
+        let least = min_burst(requests_per_second);
+        if burst < least {
+            return Err(p.k("rate_limit").k("burst").err(
+                format!("burst {burst} is too small for {requests_per_second} requests per second"),
+                Some(format!(
+                    "at least {least}: the calls of {} ms, so a late timer tick costs no pace",
+                    MIN_BURST_WINDOW.as_millis()
+                )),
+            ));
+        }
         let bo = t.backoff.as_ref();
         let bp = p.k("backoff");
         let base = opt_duration(
