@@ -9,14 +9,29 @@
 #     reads the tags of every managed job at the default pace (about 10 requests per second)
 #     and raises the urgent ones, so the warm-up is 180 s; later cycles list, and re-read tags
 #     only as their refresh interval passes.
-# S3PRIO_IDLE_WARMUP (default 30 closed, 180 open) and S3PRIO_IDLE_SECS (default 300) set the
-# two phases. The emulator's request counts after the warm-up and at the end are printed.
+# S3PRIO_IDLE_SETTINGS=defaults (default): the default settings (tag baseline store, opt-out
+#   tag): the first cycle reads every managed job's tags once, to learn what s3prio remembers
+#   of it (about 100 s at the default pace), so the warm-up is 150 s; later cycles only list.
+# S3PRIO_IDLE_SETTINGS=file: the file baseline store; no tag is read while the window is closed.
+# S3PRIO_IDLE_WARMUP (default 30 closed with the file store, 150 closed with the defaults, 180
+# open) and S3PRIO_IDLE_SECS (default 300) set the two phases. The emulator's request counts
+# after the warm-up and at the end are printed.
 #
 # Usage: cargo build --release && S3PRIO=$PWD/target/release/s3prio scripts/idle-cost.sh
 set -euo pipefail
 B=$(realpath "${S3PRIO:-target/release/s3prio}")
 MODE=${S3PRIO_IDLE_WINDOW:-closed}
-case "$MODE" in open) WARMUP=${S3PRIO_IDLE_WARMUP:-180} ;; *) WARMUP=${S3PRIO_IDLE_WARMUP:-30} ;; esac
+SETTINGS=${S3PRIO_IDLE_SETTINGS:-defaults}
+case "$SETTINGS" in
+  defaults) STORE='' ;;
+  file) STORE=$'[baseline]\nstore = ["file"]\nstate_file = "state.json"' ;;
+  *) echo "S3PRIO_IDLE_SETTINGS must be defaults or file, not '$SETTINGS'" >&2; exit 2 ;;
+esac
+case "$MODE/$SETTINGS" in
+  open/*) WARMUP=${S3PRIO_IDLE_WARMUP:-180} ;;
+  */defaults) WARMUP=${S3PRIO_IDLE_WARMUP:-150} ;;
+  *) WARMUP=${S3PRIO_IDLE_WARMUP:-30} ;;
+esac
 SECS=${S3PRIO_IDLE_SECS:-300}
 hh() { printf '%02d:00' $(( (10#$(date -u +%H) + $1 + 24) % 24 )); }
 case "$MODE" in
@@ -34,9 +49,7 @@ sleep 2
 cat > s3prio.toml <<CFG
 [reconcile]
 interval = "30s"
-[baseline]
-store = ["file"]
-state_file = "state.json"
+$STORE
 [http]
 listen = "127.0.0.1:9312"
 [[targets]]
@@ -62,7 +75,7 @@ t1=$(awk '{print $14+$15}' "/proc/$D/stat")
 rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$D/status")
 hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$D/status")
 hz=$(getconf CLK_TCK)
-echo "window $MODE ($RANGE UTC); $(date -u +%Y-%m-%dT%H:%M:%SZ); commit $(git -C "$OLDPWD" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+echo "settings $SETTINGS; window $MODE ($RANGE UTC); $(date -u +%Y-%m-%dT%H:%M:%SZ); commit $(git -C "$OLDPWD" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 echo "idle: CPU ticks over $SECS s: $((t1-t0)) (= $(echo "scale=3; ($t1-$t0)/$hz" | bc) s, $(echo "scale=3; 100*($t1-$t0)/$hz/$SECS" | bc)% of a core); RSS ${rss} KiB; peak ${hwm} KiB"
 echo "emulator requests after the warm-up:"; cat stats-before.json; echo
 echo "emulator requests at the end:"; curl -s 127.0.0.1:9311/_emulator/stats; echo

@@ -62,24 +62,7 @@ fn main() -> ExitCode {
             );
             runtime(async { live_result(live::apply(&args, cfg, &Default::default()).await) })
         }),
-        Command::Run(args) => {
-            let settings = log_settings(&args.config);
-            init_logs(args.log_format, settings);
-            runtime(async {
-                let mut opts = s3prio::daemon::DaemonOptions::new(args.config.clone());
-                opts.dry_run = args.dry_run;
-                opts.stuck_after = args.stuck_after;
-                let shutdown = tokio_util::sync::CancellationToken::new();
-                match s3prio::daemon::run(opts, Default::default(), shutdown).await {
-                    Ok(()) => ExitCode::SUCCESS,
-                    Err(e) => {
-                        eprintln!("{e}");
-                        tracing::error!(error = %e, "s3prio cannot start");
-                        ExitCode::from(e.exit_code() as u8)
-                    }
-                }
-            })
-        }
+        Command::Run(args) => runtime(run_daemon(args)),
         Command::Emulator(args) => {
             init_logs(None, None);
             runtime(async {
@@ -109,7 +92,12 @@ fn runtime<F: std::future::Future<Output = ExitCode>>(f: F) -> ExitCode {
         .enable_all()
         .build()
     {
-        Ok(rt) => rt.block_on(f),
+        Ok(rt) => {
+            let code = rt.block_on(f);
+            // A blocking read stuck on a hung mount must not hold the exit.
+            rt.shutdown_timeout(std::time::Duration::from_secs(2));
+            code
+        }
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");
             ExitCode::FAILURE
@@ -131,11 +119,64 @@ fn with_config(
     }
 }
 
-/// The config's log settings, when it loads (errors are reported by the command itself).
-fn log_settings(path: &std::path::Path) -> Option<(LogFormat, Option<String>)> {
-    s3prio::config::load(path)
-        .ok()
-        .map(|c| (c.log.format, c.log.level.clone()))
+/// `s3prio run`. The signal handlers come first: until they are installed, SIGHUP or SIGUSR1
+/// (a reload or a request sent during a slow start) would kill the process. Then the config
+/// is read and parsed once, for the log settings and the daemon alike.
+async fn run_daemon(args: s3prio::cli::RunArgs) -> ExitCode {
+    use s3prio::daemon::{self, Signals};
+    let mut signals = match Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            report(&format!("cannot install signal handlers: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    // Stopping during a slow start stops now; a reload or a request stays pending in the
+    // handlers and is acted on once the daemon runs.
+    let loaded = tokio::select! {
+        loaded = daemon::load_config(&args.config, args.dry_run) => loaded,
+        _ = signals.terminated() => return ExitCode::SUCCESS,
+    };
+    let (source, cfg) = match loaded {
+        Ok(l) => l,
+        Err(e) => {
+            init_logs(args.log_format, None);
+            report(&e.to_string());
+            tracing::error!(error = %e, "s3prio cannot start");
+            return ExitCode::from(EX_CONFIG);
+        }
+    };
+    init_logs(
+        args.log_format,
+        Some((cfg.log.format, cfg.log.level.clone())),
+    );
+    let mut opts = daemon::DaemonOptions::new(args.config.clone());
+    opts.dry_run = args.dry_run;
+    opts.stuck_after = args.stuck_after;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    match daemon::run_loaded(
+        opts,
+        source,
+        cfg,
+        Some(signals),
+        Default::default(),
+        shutdown,
+    )
+    .await
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&e.to_string());
+            tracing::error!(error = %e, "s3prio cannot start");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+/// Writes a line to stderr; a closed stderr is not a reason to panic.
+fn report(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 fn init_logs(flag: Option<LogFormatArg>, settings: Option<(LogFormat, Option<String>)>) {

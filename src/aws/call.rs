@@ -16,6 +16,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
+use super::client::{RequestEndpoint, ResponseTooLarge};
 use super::pace::{AdaptivePace, Permit};
 use crate::telemetry::{Metrics, Outcome};
 
@@ -30,8 +31,12 @@ pub enum FailureKind {
     NotFound,
     /// BadRequestException and other 4xx: our request is wrong. Not retried.
     BadRequest,
-    /// No usable credentials. Not retried: it will not fix itself within a cycle.
+    /// No usable credentials, or the service refused them (expired, unknown key, bad
+    /// signature, access denied). Not retried: it will not fix itself within a cycle.
     Credentials,
+    /// The response could not be used: not the S3 Control format, or larger than the cap.
+    /// Not retried: the cycle fails and says so.
+    BadResponse,
 }
 
 impl FailureKind {
@@ -42,6 +47,7 @@ impl FailureKind {
             FailureKind::NotFound => Outcome::not_found,
             FailureKind::BadRequest => Outcome::bad_request,
             FailureKind::Credentials => Outcome::credentials_error,
+            FailureKind::BadResponse => Outcome::bad_response,
         }
     }
 
@@ -62,12 +68,21 @@ pub enum CallError {
     },
     #[error("{operation} abandoned: shutting down")]
     ShuttingDown { operation: &'static str },
+    /// A listing that does not end (a repeated page token, more pages or jobs than a listing
+    /// can hold): abandoned before it exhausts memory.
+    #[error("{operation} paging stopped after {pages} page(s): {reason}")]
+    Paging {
+        operation: &'static str,
+        pages: usize,
+        reason: String,
+    },
 }
 
 impl CallError {
     pub fn kind(&self) -> Option<FailureKind> {
         match self {
             CallError::Failed { kind, .. } => Some(*kind),
+            CallError::Paging { .. } => Some(FailureKind::BadResponse),
             CallError::ShuttingDown { .. } => None,
         }
     }
@@ -120,12 +135,30 @@ pub struct CallContext {
     pub heartbeat: Arc<crate::telemetry::Heartbeat>,
 }
 
+/// Error codes by which the service refuses the caller's identity rather than the request:
+/// they count in `s3prio_credential_errors_total` and show in `/readyz`.
+pub const CREDENTIAL_CODES: &[&str] = &[
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidAccessKeyId",
+    "InvalidClientTokenId",
+    "InvalidToken",
+    "SignatureDoesNotMatch",
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnrecognizedClientException",
+];
+
 /// Classifies an SDK error. The service's `<Code>` decides for service errors (as the SDK
-/// itself does); transport failures are transient, except a missing credential.
+/// itself does); transport failures are transient, except a missing credential and a
+/// response over the size cap.
 pub fn classify<E>(err: &SdkError<E, HttpResponse>) -> FailureKind
 where
     E: ProvideErrorMetadata + StdError + 'static,
 {
+    if too_large(err).is_some() {
+        return FailureKind::BadResponse;
+    }
     match err {
         SdkError::ServiceError(se) => match se.err().code() {
             Some("TooManyRequestsException") | Some("Throttling") | Some("SlowDown") => {
@@ -135,15 +168,15 @@ where
             Some("InternalServiceException")
             | Some("ServiceUnavailable")
             | Some("InternalError") => FailureKind::Transient,
+            Some(code) if CREDENTIAL_CODES.contains(&code) => FailureKind::Credentials,
             Some(_) => FailureKind::BadRequest,
-            // A body without a code: judge by the status.
-            None => {
-                if se.raw().status().as_u16() >= 500 {
-                    FailureKind::Transient
-                } else {
-                    FailureKind::BadRequest
-                }
-            }
+            // A body without a code: judge by the status. A success status whose body did not
+            // parse is not the service's answer to our request.
+            None => match se.raw().status().as_u16() {
+                s if s >= 500 => FailureKind::Transient,
+                s if (200..300).contains(&s) => FailureKind::BadResponse,
+                _ => FailureKind::BadRequest,
+            },
         },
         SdkError::TimeoutError(_) | SdkError::ResponseError(_) => FailureKind::Transient,
         SdkError::DispatchFailure(_) | SdkError::ConstructionFailure(_) => {
@@ -157,6 +190,21 @@ where
     }
 }
 
+/// The size-cap error of [`super::client`] behind `err`, if that is what failed.
+fn too_large<E>(err: &SdkError<E, HttpResponse>) -> Option<&ResponseTooLarge>
+where
+    E: StdError + 'static,
+{
+    let mut src: Option<&(dyn StdError + 'static)> = err.source();
+    while let Some(e) = src {
+        if let Some(t) = e.downcast_ref::<ResponseTooLarge>() {
+            return Some(t);
+        }
+        src = e.source();
+    }
+    None
+}
+
 fn mentions_credentials<E>(err: &SdkError<E, HttpResponse>) -> bool
 where
     E: StdError + 'static,
@@ -167,19 +215,55 @@ where
         || text.contains("identity resolver")
 }
 
-fn short_message<E>(err: &SdkError<E, HttpResponse>) -> String
+fn short_message<E>(operation: &str, err: &SdkError<E, HttpResponse>) -> String
 where
     E: ProvideErrorMetadata + StdError + 'static,
 {
-    if let SdkError::ServiceError(se) = err {
-        let e = se.err();
-        return format!(
-            "{}: {}",
-            e.code().unwrap_or("UnknownError"),
-            e.message().unwrap_or("(no message)")
-        );
+    if let Some(t) = too_large(err) {
+        return t.to_string();
     }
-    format!("{}", DisplayErrorContext(err))
+    let SdkError::ServiceError(se) = err else {
+        return format!("{}", DisplayErrorContext(err));
+    };
+    let e = se.err();
+    if let Some(code) = e.code() {
+        return format!("{code}: {}", e.message().unwrap_or("(no message)"));
+    }
+    // No error code: the body is not an answer the client understands. Say what came back
+    // and from where, not "UnknownError".
+    let raw = se.raw();
+    let status = raw.status().as_u16();
+    let endpoint = raw
+        .extension::<RequestEndpoint>()
+        .map_or("the endpoint", |e| e.0.as_str());
+    let body = raw.body().bytes().unwrap_or_default();
+    let what = if (200..300).contains(&status) {
+        format!("the response could not be parsed as a {operation} result")
+    } else {
+        "the error response is not an S3 Control error".to_string()
+    };
+    format!(
+        "{what} (HTTP {status} from {endpoint}, {})",
+        body_excerpt(body)
+    )
+}
+
+/// A short, printable description of a response body for an error message.
+fn body_excerpt(body: &[u8]) -> String {
+    if body.is_empty() {
+        return "empty body".to_string();
+    }
+    let text = String::from_utf8_lossy(&body[..body.len().min(80)]);
+    let printable: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    format!(
+        "{} bytes, starting `{}`{}",
+        body.len(),
+        printable.trim(),
+        if body.len() > 80 { "..." } else { "" }
+    )
 }
 
 impl CallContext {
@@ -251,7 +335,7 @@ impl CallContext {
                         outcome = Outcome::network_error;
                     }
                     self.record(operation, outcome);
-                    (kind, short_message(&err))
+                    (kind, short_message(operation, &err))
                 }
                 Err(_) => {
                     self.record(operation, Outcome::network_error);

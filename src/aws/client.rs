@@ -9,6 +9,17 @@ use aws_sdk_s3control::config::retry::RetryConfig;
 use aws_sdk_s3control::config::timeout::TimeoutConfig;
 use aws_sdk_s3control::config::Credentials;
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use aws_sdk_s3control::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextRef,
+};
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
+
 use crate::config::Target;
 
 /// Where the credential chain looks, in order (aws-config's default chain).
@@ -31,6 +42,10 @@ Fix: export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, set AWS_PROFILE, or run wit
         sources: &'static str,
         detail: String,
     },
+    #[error(
+        "target `{target}`: the SDK has no HTTP client (a build without its default HTTPS client)"
+    )]
+    HttpClient { target: String },
     #[error("target `{target}`: assuming role {role_arn} failed: {detail}")]
     AssumeRole {
         target: String,
@@ -71,6 +86,129 @@ impl ResolveEndpoint for FixedEndpoint {
     }
 }
 
+/// The largest response body s3prio reads from S3 Control. The largest legitimate one is a
+/// `ListJobs` page of 1,000 jobs, each with a 256-character description: about 2.5 MiB of XML.
+pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+
+/// A response body was larger than [`MAX_RESPONSE_BYTES`]: the call fails and is not retried.
+#[derive(Debug, thiserror::Error)]
+#[error("the response from {endpoint} is larger than {} MiB, the limit for any S3 Control response; reading stopped there", .limit / (1024 * 1024))]
+pub struct ResponseTooLarge {
+    pub endpoint: String,
+    pub limit: usize,
+}
+
+/// The scheme and authority a response came from, attached to every response so error
+/// messages can name the endpoint.
+#[derive(Debug, Clone)]
+pub struct RequestEndpoint(pub String);
+
+/// Caps every response body at [`MAX_RESPONSE_BYTES`] and records where each response came
+/// from. An interceptor, so the SDK keeps its own HTTP client (one HTTP and TLS stack): the
+/// body is wrapped before the SDK reads it. Every S3 Control job operation has a
+/// non-streaming response, which the SDK reads in full before parsing; this only bounds it.
+#[derive(Debug)]
+struct ResponseGuard {
+    limit: usize,
+}
+
+impl Storable for RequestEndpoint {
+    type Storer = StoreReplace<Self>;
+}
+
+impl Intercept for ResponseGuard {
+    fn name(&self) -> &'static str {
+        "s3prio::ResponseGuard"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        cfg.interceptor_state()
+            .store_put(RequestEndpoint(endpoint_of(context.request().uri())));
+        Ok(())
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let endpoint = cfg
+            .load::<RequestEndpoint>()
+            .cloned()
+            .unwrap_or_else(|| RequestEndpoint("the endpoint".to_string()));
+        let response = context.response_mut();
+        let body = response.take_body();
+        *response.body_mut() = SdkBody::from_body_1_x(CappedBody {
+            inner: body,
+            read: 0,
+            limit: self.limit,
+            endpoint: endpoint.0.clone(),
+        });
+        response.add_extension(endpoint);
+        Ok(())
+    }
+}
+
+/// A response body that fails with [`ResponseTooLarge`] once more than `limit` bytes came.
+struct CappedBody {
+    inner: SdkBody,
+    read: usize,
+    limit: usize,
+    endpoint: String,
+}
+
+impl http_body::Body for CappedBody {
+    type Data = <SdkBody as http_body::Body>::Data;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.read = this.read.saturating_add(data.len());
+                    if this.read > this.limit {
+                        return Poll::Ready(Some(Err(Box::new(ResponseTooLarge {
+                            endpoint: this.endpoint.clone(),
+                            limit: this.limit,
+                        }))));
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        http_body::Body::is_end_stream(&self.inner)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::Body::size_hint(&self.inner)
+    }
+}
+
+/// `scheme://authority` of a request URI.
+fn endpoint_of(uri: &str) -> String {
+    let after_scheme = uri.find("://").map_or(0, |i| i + 3);
+    let end = uri[after_scheme..]
+        .find(['/', '?'])
+        .map_or(uri.len(), |i| after_scheme + i);
+    uri[..end].to_string()
+}
+
 /// Builds the client for `target`, and checks once that credentials can be loaded so a missing
 /// credential is reported at start, in one sentence, instead of on every call.
 pub async fn build_client(
@@ -85,6 +223,9 @@ pub async fn build_client(
     let sdk_config = loader.load().await;
 
     let mut builder = aws_sdk_s3control::config::Builder::from(&sdk_config)
+        .interceptor(ResponseGuard {
+            limit: MAX_RESPONSE_BYTES,
+        })
         // Retries are owned by `aws::call` (see there why).
         .retry_config(RetryConfig::disabled())
         .timeout_config(

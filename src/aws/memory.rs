@@ -40,7 +40,12 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("state file {path} is not valid s3prio state ({reason}); move it away to start afresh (baselines in it would be lost)")]
+    Invalid { path: PathBuf, reason: String },
 }
+
+/// The state file format this version reads and writes.
+const STATE_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct FileEntry {
@@ -57,6 +62,58 @@ struct FileState {
     jobs: BTreeMap<String, FileEntry>,
 }
 
+impl FileState {
+    /// What a state file must hold beyond its JSON shape: a version this code writes, and
+    /// priorities a job can have (a negative baseline would drive a job to 0 on restore).
+    fn check(&self) -> Result<(), String> {
+        if self.version != STATE_VERSION {
+            return Err(format!(
+                "version {} is not the supported version {STATE_VERSION}",
+                self.version
+            ));
+        }
+        for (key, e) in &self.jobs {
+            let m = &e.memory;
+            let values = [
+                ("baseline", Some(m.baseline)),
+                ("last_set", m.last_set),
+                ("prev_set", m.prev_set),
+            ];
+            if let Some((field, Some(v))) =
+                values.into_iter().find(|(_, v)| v.is_some_and(|v| v < 0))
+            {
+                return Err(format!(
+                    "job {key}: {field} {v} is negative; priorities are 0 to {}",
+                    crate::model::MAX_PRIORITY
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The bytes of the regular file at `path` (a FIFO or a device is refused, not read).
+fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let not_regular = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a FIFO would block the daemon until a writer comes)",
+        )
+    };
+    // Looked at before opening: opening a FIFO blocks.
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(not_regular());
+    }
+    let file = std::fs::File::open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(not_regular());
+    }
+    let mut bytes = Vec::new();
+    (&file).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 #[derive(Debug)]
 struct FileStore {
     path: PathBuf,
@@ -65,13 +122,21 @@ struct FileStore {
 
 impl FileStore {
     fn open(path: &Path) -> Result<Self, StoreError> {
-        let state = match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| StoreError::Corrupt {
-                path: path.to_path_buf(),
-                source,
-            })?,
+        let state = match read_regular(path) {
+            Ok(bytes) => {
+                let state: FileState =
+                    serde_json::from_slice(&bytes).map_err(|source| StoreError::Corrupt {
+                        path: path.to_path_buf(),
+                        source,
+                    })?;
+                state.check().map_err(|reason| StoreError::Invalid {
+                    path: path.to_path_buf(),
+                    reason,
+                })?;
+                state
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileState {
-                version: 1,
+                version: STATE_VERSION,
                 ..Default::default()
             },
             Err(source) => {

@@ -12,6 +12,14 @@ use crate::model::{Job, JobDetails, JobStatus, ObservedJob, Progress, Tags};
 /// Most jobs `ListJobs` returns per page.
 pub const PAGE_SIZE: i32 = 1000;
 
+/// The most jobs one listing may hold: twice the largest account benchmarked (100,000 jobs
+/// in about 62 MiB). A listing that goes past it is taken for one that never ends.
+pub const MAX_LISTED_JOBS: usize = 200_000;
+
+/// The most pages one listing may take: [`MAX_LISTED_JOBS`] at an average of 100 jobs a page.
+/// A service that keeps answering with new tokens and few jobs is stopped here.
+pub const MAX_LIST_PAGES: usize = 2_000;
+
 fn to_chrono(t: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
     let t = t?;
     DateTime::from_timestamp(t.secs(), t.subsec_nanos())
@@ -48,6 +56,10 @@ fn listed_job(account_id: &Arc<str>, region: &Arc<str>, d: &JobListDescriptor) -
 
 /// All jobs of the account in `statuses`, following `NextToken` to the last page (no memory
 /// attached yet). `expected`: how many the last listing had.
+///
+/// A listing that does not end is an error, not a truncated list (a partial listing would
+/// look like jobs that finished): a token seen before (A, B, A, ...), or more than
+/// [`MAX_LIST_PAGES`] pages or [`MAX_LISTED_JOBS`] entries.
 pub async fn list_jobs(
     client: &aws_sdk_s3control::Client,
     ctx: &CallContext,
@@ -67,6 +79,13 @@ pub async fn list_jobs(
     let mut skipped = 0usize;
     let (account, reg): (Arc<str>, Arc<str>) = (account_id.into(), region.into());
     let mut pages = 0usize;
+    // Hashes of the tokens seen: bounded memory whatever their length.
+    let mut seen_tokens = std::collections::HashMap::new();
+    let paging = |pages: usize, reason: String| CallError::Paging {
+        operation: "ListJobs",
+        pages,
+        reason,
+    };
     loop {
         let page = ctx
             .call("ListJobs", false, || {
@@ -80,23 +99,37 @@ pub async fn list_jobs(
             })
             .await?;
         pages += 1;
+        if jobs.len() + skipped + page.jobs().len() > MAX_LISTED_JOBS {
+            return Err(paging(
+                pages,
+                format!("the listing passed {MAX_LISTED_JOBS} jobs, more than one listing can hold; the service is taken to be misbehaving. If the account really has that many jobs in the managed statuses, narrow `managed_statuses` or split the target"),
+            ));
+        }
         for d in page.jobs() {
             match listed_job(&account, &reg, d) {
                 Some(job) => jobs.push(ObservedJob { job, memory: None }),
                 None => skipped += 1,
             }
         }
-        match page.next_token() {
-            Some(next) if !next.is_empty() && Some(next) != token.as_deref() => {
-                token = Some(next.to_string());
-            }
+        let next = match page.next_token() {
+            Some(next) if !next.is_empty() => next,
             _ => break,
+        };
+        if let Some(first) = seen_tokens.insert(token_hash(next), pages) {
+            return Err(paging(
+                pages,
+                format!(
+                    "page {pages} returned the NextToken page {first} returned: the listing loops"
+                ),
+            ));
         }
-        // A service that keeps returning tokens forever must not hold the cycle forever.
-        if pages > 100_000 {
-            tracing::warn!(target_name = %ctx.target, pages, "ListJobs paging stopped: too many pages");
-            break;
+        if pages >= MAX_LIST_PAGES {
+            return Err(paging(
+                pages,
+                format!("the listing did not end within {MAX_LIST_PAGES} pages; the service is taken to be misbehaving"),
+            ));
         }
+        token = Some(next.to_string());
     }
     if skipped > 0 {
         tracing::warn!(
@@ -106,6 +139,13 @@ pub async fn list_jobs(
         );
     }
     Ok(jobs)
+}
+
+fn token_hash(token: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    token.hash(&mut h);
+    h.finish()
 }
 
 /// The job's tags (`GetJobTagging`).

@@ -68,6 +68,9 @@ pub struct BaselineSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpSettings {
     pub listen: SocketAddr,
+    /// A file holding the bearer token `POST /reconcile` requires. Without it, only loopback
+    /// clients may ask for a cycle.
+    pub reconcile_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +91,25 @@ pub struct Target {
     pub request_timeout: Duration,
 }
 
+/// The slowest pace a target may be given: the adaptive pace never goes below it.
+pub const MIN_REQUESTS_PER_SECOND: f64 = 0.2;
+/// The fastest pace a target may be given. The timers that space calls tick every
+/// millisecond, so a pace above 1,000 per second sends several calls per tick: its burst must
+/// hold them (see [`min_burst`]).
+pub const MAX_REQUESTS_PER_SECOND: f64 = 10_000.0;
+/// The fastest write pace: its bucket holds one call, so one call per timer tick at most.
+pub const MAX_WRITE_REQUESTS_PER_SECOND: f64 = 1000.0;
+/// The largest burst a target may be given.
+pub const MAX_BURST: u32 = 10_000;
+/// A burst holds at least the calls of this long at the target's pace.
+pub const MIN_BURST_WINDOW: Duration = Duration::from_millis(2);
+
+/// The smallest burst that keeps a pace of `rps`: the calls of [`MIN_BURST_WINDOW`], so a
+/// timer tick that comes late costs no calls.
+pub fn min_burst(rps: f64) -> u32 {
+    (rps * MIN_BURST_WINDOW.as_secs_f64()).ceil().max(1.0) as u32
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct RateLimit {
     pub requests_per_second: f64,
@@ -102,13 +124,92 @@ pub struct Backoff {
     pub max_attempts: u32,
 }
 
-/// Reads and validates the config file at `path`.
-pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let src = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+/// The largest config file s3prio reads. A policy of thousands of rules is a few hundred KiB;
+/// anything larger is not a config file (or not one a person can review).
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// Reads the config file's bytes: every command and the daemon's reload read it this one way.
+///
+/// Refuses what is not a regular file after following symlinks (a FIFO would block the
+/// reader until a writer comes, `/dev/zero` never ends, a directory is not a config), and
+/// files larger than [`MAX_CONFIG_BYTES`]. Blocking: async callers run it on a blocking thread.
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    use std::io::Read;
+    let io = |source| ConfigError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
-    parse(&src, &path.display().to_string())
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    check_regular(&meta).map_err(io)?;
+    let file = std::fs::File::open(path).map_err(io)?;
+    // The path may have been swapped between the two looks: judge what was opened.
+    check_regular(&file.metadata().map_err(io)?).map_err(io)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).min(1 << 20));
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "the file is larger than {} KiB, the limit for a config file; is this the right file?",
+                MAX_CONFIG_BYTES / 1024
+            ),
+        )));
+    }
+    Ok(bytes)
+}
+
+fn check_regular(meta: &std::fs::Metadata) -> std::io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_file() {
+        return Ok(());
+    }
+    let what = if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("it is {what}, not a regular file; point the path at the TOML file itself"),
+    ))
+}
+
+/// The config text of `bytes`, or a located error at the first byte that is not UTF-8 (TOML
+/// is UTF-8; a file saved in Latin-1 is refused, never read lossily).
+pub fn decode<'a>(bytes: &'a [u8], origin: &str) -> Result<&'a str, ConfigError> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let at = e.valid_up_to();
+        // The valid prefix is the same in the lossy text, so `at` locates the byte there too.
+        let lossy = String::from_utf8_lossy(bytes);
+        ConfigError::Invalid(Box::new(Located::new(
+            origin,
+            &lossy,
+            at..at + 1,
+            format!(
+                "the file is not valid UTF-8 (byte 0x{:02X})",
+                bytes.get(at).copied().unwrap_or(0)
+            ),
+            Some("save the file as UTF-8 (TOML files are UTF-8)".to_string()),
+        )))
+    })
+}
+
+/// Reads and validates the config file at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let bytes = read_bytes(path)?;
+    let origin = path.display().to_string();
+    parse(decode(&bytes, &origin)?, &origin)
 }
 
 /// Parses and validates config text; `origin` names it in error messages (usually the path).
@@ -137,11 +238,9 @@ pub fn load_with_warnings(
     path: &Path,
     reference: chrono::DateTime<chrono::Utc>,
 ) -> Result<(Config, Vec<Warning>), ConfigError> {
-    let src = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    parse_with_warnings(&src, &path.display().to_string(), reference)
+    let bytes = read_bytes(path)?;
+    let origin = path.display().to_string();
+    parse_with_warnings(decode(&bytes, &origin)?, &origin, reference)
 }
 
 /// [`parse`], plus warnings: deciding rules that can never decide, windows that never open

@@ -96,6 +96,9 @@ pub struct RawBaseline {
 pub struct RawHttp {
     /// Listen address of /metrics, /healthz, /readyz (default "127.0.0.1:9464").
     pub listen: Option<String>,
+    /// A file holding a bearer token: `POST /reconcile` then needs `Authorization: Bearer
+    /// TOKEN`. Without it, only clients on the loopback address may ask for a cycle.
+    pub reconcile_token_file: Option<String>,
 }
 
 /// Log output format.

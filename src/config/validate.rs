@@ -125,6 +125,16 @@ pub(super) fn validate(raw: &RawConfig) -> VResult<Config> {
                 )
             })?,
         },
+        reconcile_token_file: match &raw.http.reconcile_token_file {
+            None => None,
+            Some(f) if f.trim().is_empty() => {
+                return Err(root.k("http").k("reconcile_token_file").err(
+                    "the token file path is empty",
+                    Some("a file holding one line, the token, e.g. \"/run/secrets/s3prio-reconcile-token\"; or remove the key".to_string()),
+                ))
+            }
+            Some(f) => Some(PathBuf::from(f)),
+        },
     };
     if let Some(level) = &raw.log.level {
         tracing_subscriber::EnvFilter::try_new(level).map_err(|e| {
@@ -257,9 +267,105 @@ fn cron(p: &P, expr: &str) -> VResult<String> {
             help(),
         ));
     }
-    tokio_cron_scheduler::Job::new(expr, |_, _| {})
+    // Built the way the daemon builds its schedule, so what passes here runs there.
+    let mut job = tokio_cron_scheduler::JobBuilder::new()
+        .with_timezone(chrono::Utc)
+        .with_cron_job_type()
+        .with_schedule(expr)
+        .and_then(|b| b.with_run_sync(Box::new(|_, _| {})).build())
         .map_err(|_| p.err(format!("invalid cron expression `{expr}`"), help()))?;
+    // The scheduler's next firing from now; 0 when there is none (a 30th of February, a year
+    // that has passed).
+    let next = job.job_data().map(|d| d.next_tick).unwrap_or(0);
+    if next == 0 {
+        return Err(p.err(
+            format!("cron expression `{expr}` never fires"),
+            Some("check the day of month against the month (e.g. no 30 February) and any year field; a cadence must fire, e.g. \"0 */5 * * * *\"".to_string()),
+        ));
+    }
     Ok(expr.to_string())
+}
+
+/// Why `url` cannot serve as an S3 Control endpoint, if it cannot. Strict on purpose: the SDK
+/// would accept some of what is refused here and fail on every call instead.
+fn endpoint_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or("it must start with http:// or https://")?;
+    if let Some(c) = rest.chars().find(|c| !c.is_ascii_graphic()) {
+        return Err(format!("{c:?} is not allowed in a URL"));
+    }
+    if rest.contains(['?', '#']) {
+        return Err("an endpoint has no query or fragment".into());
+    }
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    if authority.contains('@') {
+        return Err(
+            "credentials in the URL are not supported; use the AWS credential chain".into(),
+        );
+    }
+    if let Some(c) = path.chars().find(|c| "\"<>\\^`{|}".contains(*c)) {
+        return Err(format!("{c:?} is not allowed in a URL path"));
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (ip, after) = v6
+            .split_once(']')
+            .ok_or("an IPv6 host needs a closing `]`")?;
+        ip.parse::<std::net::Ipv6Addr>()
+            .map_err(|_| format!("`{ip}` is not an IPv6 address"))?;
+        match after {
+            "" => (ip, None),
+            p => (
+                ip,
+                Some(p.strip_prefix(':').ok_or("expected `:PORT` after `]`")?),
+            ),
+        }
+    } else {
+        let (h, p) = match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        };
+        if !h.is_empty() {
+            hostname(h)?;
+        }
+        (h, p)
+    };
+    if host.is_empty() {
+        return Err("it has no host".into());
+    }
+    if let Some(port) = port {
+        if !(port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok_and(|n| n > 0)) {
+            return Err(format!("`{port}` is not a port (1 to 65535)"));
+        }
+    }
+    Ok(())
+}
+
+/// A DNS name or an IPv4 address.
+fn hostname(h: &str) -> Result<(), String> {
+    let labels: Vec<&str> = h.split('.').collect();
+    if labels
+        .iter()
+        .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return h
+            .parse::<std::net::Ipv4Addr>()
+            .map(|_| ())
+            .map_err(|_| format!("`{h}` is not an IPv4 address"));
+    }
+    let ok = h.len() <= 253
+        && labels.iter().all(|l| {
+            (1..=63).contains(&l.len())
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{h}` is not a host name"))
+    }
 }
 
 fn baseline_settings(p: &P, b: &RawBaseline) -> VResult<BaselineSettings> {
@@ -332,14 +438,12 @@ fn targets(root: &P, raw: &[RawTarget]) -> VResult<Vec<Target>> {
             }
         }
         if let Some(url) = &t.endpoint_url {
-            if !(url.starts_with("http://") || url.starts_with("https://"))
-                || url.len() <= "https://".len()
-            {
-                return Err(p.k("endpoint_url").err(
-                    format!("`{url}` is not an http(s) URL"),
-                    Some("e.g. \"http://127.0.0.1:9000\"".to_string()),
-                ));
-            }
+            endpoint_url(url).map_err(|why| {
+                p.k("endpoint_url").err(
+                    format!("`{url}` is not a usable endpoint URL: {why}"),
+                    Some("scheme, host and optional port and path, e.g. \"http://127.0.0.1:9000\" or \"https://s3-control.vpce.example.com\"".to_string()),
+                )
+            })?;
         }
         let name = t
             .name
@@ -360,34 +464,57 @@ fn targets(root: &P, raw: &[RawTarget]) -> VResult<Vec<Target>> {
             ));
         }
         let rl = t.rate_limit.as_ref();
-        let rate = |key: &str, v: f64| -> VResult<f64> {
-            if v.is_finite() && v > 0.0 {
+        let rate = |key: &str, v: f64, max: f64, why: &str| -> VResult<f64> {
+            if v.is_finite() && (MIN_REQUESTS_PER_SECOND..=max).contains(&v) {
                 Ok(v)
             } else {
                 Err(p.k("rate_limit").k(key).err(
-                    format!("{v} is not a positive rate"),
-                    Some("requests per second, e.g. 10 or 0.5".to_string()),
+                    if v.is_finite() && v > 0.0 {
+                        format!("{v} requests per second is outside what the pace can keep ({MIN_REQUESTS_PER_SECOND} to {max})")
+                    } else {
+                        format!("{v} is not a positive rate")
+                    },
+                    Some(format!("requests per second from {MIN_REQUESTS_PER_SECOND} (one call every 5 s) to {max} ({why}), e.g. 10 or 0.5")),
                 ))
             }
         };
         let requests_per_second = rate(
             "requests_per_second",
             rl.and_then(|r| r.requests_per_second).unwrap_or(10.0),
+            MAX_REQUESTS_PER_SECOND,
+            "its burst holding the calls of 2 ms",
         )?;
         let write_requests_per_second = rl
             .and_then(|r| r.write_requests_per_second)
-            .map(|v| rate("write_requests_per_second", v))
+            .map(|v| {
+                rate(
+                    "write_requests_per_second",
+                    v,
+                    MAX_WRITE_REQUESTS_PER_SECOND,
+                    "the write pace sends one call per millisecond timer tick at most",
+                )
+            })
             .transpose()?;
         let burst = rl.and_then(|r| r.burst).unwrap_or(10);
         let burst = u32::try_from(burst)
             .ok()
-            .filter(|b| *b >= 1)
+            .filter(|b| (1..=MAX_BURST).contains(b))
             .ok_or_else(|| {
                 p.k("rate_limit").k("burst").err(
                     format!("burst {burst} is out of range"),
-                    Some("a whole number of requests, 1 or more".to_string()),
+                    Some(format!("a whole number of requests from 1 to {MAX_BURST}; the bucket never holds more than one second of requests at the current pace")),
                 )
             })?;
+        let least = min_burst(requests_per_second);
+        if burst < least {
+            return Err(p.k("rate_limit").k("burst").err(
+                format!("burst {burst} is too small for {requests_per_second} requests per second"),
+                Some(format!(
+                    "at least {least}: the calls of {} ms, so a late timer tick costs no pace",
+                    MIN_BURST_WINDOW.as_millis()
+                )),
+            ));
+        }
         let bo = t.backoff.as_ref();
         let bp = p.k("backoff");
         let base = opt_duration(

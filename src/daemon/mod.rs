@@ -3,6 +3,7 @@
 
 pub mod clock;
 pub mod notify;
+pub mod on_demand;
 pub mod reload;
 mod target_loop;
 
@@ -20,6 +21,7 @@ pub use clock::Clock;
 use crate::aws::{ClientOverrides, MemoryStore};
 use crate::config::{Cadence, Config, ConfigError};
 use crate::reconcile::liveness_bound;
+use crate::telemetry::http::{HttpLimits, HttpOptions};
 use crate::telemetry::{Audit, Health, Heartbeat, Metrics};
 
 /// On-demand requests (SIGUSR1, `POST /reconcile`): counters the target loops watch.
@@ -46,6 +48,8 @@ pub enum DaemonError {
     },
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    #[error("{}: error: cannot use the bearer token file of [http] reconcile_token_file: {reason}", path.display())]
+    Token { path: PathBuf, reason: String },
 }
 
 impl DaemonError {
@@ -53,7 +57,7 @@ impl DaemonError {
     /// restart-loop on it; 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
-            DaemonError::Config(_) | DaemonError::Store(_) => 78,
+            DaemonError::Config(_) | DaemonError::Store(_) | DaemonError::Token { .. } => 78,
             _ => 1,
         }
     }
@@ -126,16 +130,61 @@ fn status_line(cfg: &Config) -> String {
     )
 }
 
-/// Loads the config (with the `--dry-run` flag applied). Errors carry file:line:col.
-pub fn load_config(
+/// Loads the config at start (with the `--dry-run` flag applied), off the runtime's threads:
+/// the same read and parse as `check`. Errors carry file:line:col.
+pub async fn load_config(
     path: &std::path::Path,
     dry_run: bool,
 ) -> Result<(reload::ConfigSource, Config), ConfigError> {
-    let (source, mut cfg) = reload::ConfigSource::load(path)?;
+    let (source, mut cfg) = reload::ConfigSource::load_async(path).await?;
     if dry_run {
         cfg.reconcile.dry_run = true;
     }
     Ok((source, cfg))
+}
+
+/// The longest bearer token file read (a token is one line).
+const MAX_TOKEN_BYTES: u64 = 4096;
+
+/// The bearer token of `POST /reconcile`, from `[http] reconcile_token_file`.
+async fn read_token(path: &std::path::Path) -> Result<String, DaemonError> {
+    let p = path.to_path_buf();
+    let invalid = |reason: String| DaemonError::Token {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let read = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+        use std::io::Read;
+        if !std::fs::metadata(&p)?.is_file() {
+            return Err(std::io::Error::other("not a regular file"));
+        }
+        let mut bytes = Vec::new();
+        std::fs::File::open(&p)?
+            .take(MAX_TOKEN_BYTES + 1)
+            .read_to_end(&mut bytes)?;
+        Ok(bytes)
+    });
+    let bytes = match tokio::time::timeout(reload::READ_TIMEOUT, read).await {
+        Ok(Ok(Ok(b))) => b,
+        Ok(Ok(Err(e))) => return Err(invalid(e.to_string())),
+        Ok(Err(e)) => return Err(invalid(e.to_string())),
+        Err(_) => return Err(invalid("reading it took too long".into())),
+    };
+    if bytes.len() as u64 > MAX_TOKEN_BYTES {
+        return Err(invalid(format!(
+            "it is larger than {MAX_TOKEN_BYTES} bytes; it should hold one line, the token"
+        )));
+    }
+    let token = String::from_utf8(bytes)
+        .map_err(|_| invalid("it is not UTF-8 text".into()))?
+        .trim()
+        .to_string();
+    if token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid(
+            "the token must be one word of at least 16 characters (e.g. the output of `openssl rand -hex 32`)".into(),
+        ));
+    }
+    Ok(token)
 }
 
 /// Runs until `shutdown` is cancelled (or SIGTERM/SIGINT when `signals` is on). Returns after
@@ -145,30 +194,60 @@ pub async fn run(
     shared: Shared,
     shutdown: CancellationToken,
 ) -> Result<(), DaemonError> {
-    let (mut source, cfg) = load_config(&opts.config_path, opts.dry_run)?;
+    let signals = if opts.signals {
+        Some(Signals::install().map_err(DaemonError::Signals)?)
+    } else {
+        None
+    };
+    let (source, cfg) = load_config(&opts.config_path, opts.dry_run).await?;
+    run_loaded(opts, source, cfg, signals, shared, shutdown).await
+}
+
+/// [`run`] with the config already loaded and the signal handlers already installed (the
+/// binary installs them before anything else, so a signal during start-up is handled, not
+/// fatal; `opts.signals` is then ignored).
+pub async fn run_loaded(
+    opts: DaemonOptions,
+    mut source: reload::ConfigSource,
+    cfg: Config,
+    mut signals: Option<Signals>,
+    shared: Shared,
+    shutdown: CancellationToken,
+) -> Result<(), DaemonError> {
     shared.metrics.config_last_reload_successful.set(1);
-    let store = Arc::new(MemoryStore::open(&cfg.baseline)?);
+    // The state file is read off the runtime's threads, like the config.
+    let baseline = cfg.baseline.clone();
+    let store = tokio::task::spawn_blocking(move || MemoryStore::open(&baseline))
+        .await
+        .map_err(|e| {
+            DaemonError::Store(crate::aws::memory::StoreError::Io {
+                path: cfg.baseline.state_file.clone().unwrap_or_default(),
+                source: std::io::Error::other(e.to_string()),
+            })
+        })??;
+    let store = Arc::new(store);
     if cfg.baseline.stores.is_empty() {
         tracing::warn!("no baseline store is configured: baselines are kept in memory only and are lost on restart");
     }
-    let (on_demand, _) = watch::channel(OnDemand::default());
-    let request = {
-        let on_demand = on_demand.clone();
-        move |refresh_tags: bool| {
-            on_demand.send_modify(|d| {
-                d.cycles += 1;
-                if refresh_tags {
-                    d.tag_refreshes += 1;
-                }
-            })
-        }
+    let reconcile_token = match &cfg.http.reconcile_token_file {
+        Some(path) => Some(read_token(path).await?),
+        None => None,
     };
+    let (on_demand, _) = watch::channel(OnDemand::default());
+    let gate = on_demand::RequestGate::new(on_demand.clone(), on_demand::MIN_INTERVAL);
     let http = crate::telemetry::http::serve(
-        cfg.http.listen,
+        HttpOptions {
+            listen: cfg.http.listen,
+            ready_max_age: ready_max_age(&cfg),
+            reconcile_token,
+            limits: HttpLimits::default(),
+        },
         shared.metrics.clone(),
         shared.health.clone(),
-        ready_max_age(&cfg),
-        Arc::new(request.clone()),
+        {
+            let gate = gate.clone();
+            Arc::new(move |refresh_tags| gate.request(refresh_tags))
+        },
         shutdown.clone(),
     )
     .await
@@ -194,7 +273,7 @@ pub async fn run(
             opts.stuck_after.unwrap_or_else(|| liveness_bound(&target)),
         ));
         shared.health.register_loop(hb.clone());
-        loops.spawn(target_loop::run(target_loop::TargetLoop {
+        loops.spawn(target_loop::run_supervised(target_loop::TargetLoop {
             target_name: target.name.clone(),
             cfg_rx: cfg_rx.clone(),
             on_demand: on_demand.subscribe(),
@@ -208,6 +287,30 @@ pub async fn run(
             stuck_after: opts.stuck_after,
         }));
     }
+    let set_ready_age = |tx: &watch::Sender<Arc<Config>>| {
+        http.ready_max_age_secs.store(
+            ready_max_age(&tx.borrow()).as_secs(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    };
+    // Watching starts before READY=1, and the file is looked at once more, so an edit made
+    // while the daemon started is never missed.
+    let mut watcher = match reload::ConfigWatcher::new(&opts.config_path) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch the config file; it is looked at every {} s and on SIGHUP", reload::RECHECK_INTERVAL.as_secs());
+            None
+        }
+    };
+    source
+        .reload(
+            &cfg_tx,
+            &shared.metrics,
+            opts.dry_run,
+            reload::Trigger::Watch,
+        )
+        .await;
+    set_ready_age(&cfg_tx);
     notify::ready(&status_line(&cfg_rx.borrow()));
     tracing::info!(status = %status_line(&cfg_rx.borrow()), "s3prio started");
 
@@ -219,35 +322,38 @@ pub async fn run(
         ));
     }
 
-    // Reload and signals.
-    let mut file_events = match reload::watch_dir(&opts.config_path, shutdown.clone()) {
-        Ok(rx) => Some(rx),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch the config directory; reload with SIGHUP");
-            None
-        }
-    };
-    let mut signals = if opts.signals {
-        Some(Signals::install().map_err(DaemonError::Signals)?)
-    } else {
-        None
-    };
+    let mut recheck = tokio::time::interval_at(
+        tokio::time::Instant::now() + reload::RECHECK_INTERVAL,
+        reload::RECHECK_INTERVAL,
+    );
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            Some(()) = async { match file_events.as_mut() { Some(rx) => rx.recv().await, None => std::future::pending().await } } => {
-                source.reload(&cfg_tx, &shared.metrics, opts.dry_run);
-                http.ready_max_age_secs.store(ready_max_age(&cfg_tx.borrow()).as_secs(), std::sync::atomic::Ordering::Relaxed);
+            Some(()) = async { match watcher.as_mut() { Some(w) => w.changed().await, None => std::future::pending().await } } => {
+                if let Some(w) = watcher.as_mut() {
+                    w.refresh();
+                }
+                source.reload(&cfg_tx, &shared.metrics, opts.dry_run, reload::Trigger::Watch).await;
+                set_ready_age(&cfg_tx);
+            }
+            _ = recheck.tick() => {
+                if let Some(w) = watcher.as_mut() {
+                    w.refresh();
+                }
+                source.reload(&cfg_tx, &shared.metrics, opts.dry_run, reload::Trigger::Watch).await;
+                set_ready_age(&cfg_tx);
             }
             sig = async { match signals.as_mut() { Some(s) => s.next().await, None => std::future::pending().await } } => {
                 match sig {
                     Sig::Hup => {
                         tracing::info!("SIGHUP: reloading the config");
-                        source.reload(&cfg_tx, &shared.metrics, opts.dry_run);
+                        source.reload(&cfg_tx, &shared.metrics, opts.dry_run, reload::Trigger::Signal).await;
+                        set_ready_age(&cfg_tx);
                     }
                     Sig::Usr1 => {
-                        tracing::info!("SIGUSR1: reconcile now, reading every known tag set again");
-                        request(true);
+                        let admission = gate.request(true);
+                        tracing::info!(?admission, "SIGUSR1: reconcile now, reading every known tag set again");
                     }
                     Sig::Term => {
                         tracing::info!("shutting down");
@@ -267,26 +373,39 @@ pub async fn run(
         tracing::warn!(timeout = ?shutdown_timeout, "in-flight calls did not finish within reconcile.shutdown_timeout; abandoned (every write is recorded before it is sent, so no baseline is lost)");
         loops.abort_all();
     }
+    drop(watcher);
     http.join().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-enum Sig {
+/// A signal the daemon acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sig {
     Hup,
     Usr1,
     Term,
 }
 
-struct Signals {
+/// The daemon's signal handlers. Installing them replaces the default dispositions for the
+/// life of the process (SIGHUP and SIGUSR1 would otherwise kill it), and a signal that
+/// arrives before anyone waits is kept for the next [`Signals::next`].
+pub struct Signals {
     hup: tokio::signal::unix::Signal,
     usr1: tokio::signal::unix::Signal,
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
 }
 
+impl std::fmt::Debug for Signals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Signals")
+    }
+}
+
 impl Signals {
-    fn install() -> std::io::Result<Self> {
+    /// Installs the handlers of SIGHUP, SIGUSR1, SIGTERM and SIGINT (within a tokio runtime).
+    pub fn install() -> std::io::Result<Self> {
         Ok(Signals {
             hup: signal(SignalKind::hangup())?,
             usr1: signal(SignalKind::user_defined1())?,
@@ -295,7 +414,16 @@ impl Signals {
         })
     }
 
-    async fn next(&mut self) -> Sig {
+    /// Resolves on SIGTERM or SIGINT; a SIGHUP or SIGUSR1 meanwhile stays pending for
+    /// [`Signals::next`].
+    pub async fn terminated(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+
+    pub async fn next(&mut self) -> Sig {
         tokio::select! {
             _ = self.hup.recv() => Sig::Hup,
             _ = self.usr1.recv() => Sig::Usr1,

@@ -24,11 +24,18 @@ use crate::telemetry::{Heartbeat, Metrics};
 /// How long after a window boundary the loop wakes (the boundary instant itself is inside the
 /// new state; the margin absorbs timer granularity).
 const BOUNDARY_MARGIN: Duration = Duration::from_millis(200);
+/// First delay before a loop that panicked is started again; it doubles with each panic in a
+/// row, up to `RESTART_MAX`.
+const RESTART_MIN: Duration = Duration::from_secs(1);
+const RESTART_MAX: Duration = Duration::from_secs(60);
+/// A loop that ran this long before panicking starts again after `RESTART_MIN`.
+const RESTART_RESET: Duration = Duration::from_secs(600);
 /// A waiting loop beats at least this often, so the watchdog sees it alive.
 const IDLE_BEAT: Duration = Duration::from_secs(5);
 /// Retry period for a target whose client could not be set up (e.g. no credentials yet).
 const SETUP_RETRY: Duration = Duration::from_secs(30);
 
+#[derive(Clone)]
 pub(super) struct TargetLoop {
     pub target_name: String,
     pub cfg_rx: watch::Receiver<Arc<Config>>,
@@ -68,7 +75,81 @@ struct Deadlines {
     boundary: Option<Instant>,
 }
 
-pub(super) async fn run(mut l: TargetLoop) {
+/// Runs the target's loop, and starts it again, after a backoff, whenever it panics: a bug in
+/// one cycle must not leave the target unreconciled. Each panic is logged, counted in
+/// `s3prio_target_loop_panics_total` and shown by `/readyz`.
+pub(super) async fn run_supervised(l: TargetLoop) {
+    let name = l.target_name.clone();
+    let (metrics, health, shutdown) = (
+        l.shared.metrics.clone(),
+        l.shared.health.clone(),
+        l.shutdown.clone(),
+    );
+    supervise(&name, &shutdown, || run(l.clone()), |message, delay| {
+        metrics
+            .target_loop_panics
+            .get_or_create(&Metrics::target(&name))
+            .inc();
+        health.cycle_finished(
+            &name,
+            Err(format!("its loop panicked ({message}); restarted")),
+        );
+        tracing::error!(target_name = %name, panic = %message, restart_in_ms = delay.as_millis() as u64, "the target loop panicked; starting it again");
+    })
+    .await
+}
+
+/// Runs `start()` as a task until it returns; when it panics, calls `on_panic(message, delay)`
+/// and starts it again after `delay` (doubling from `RESTART_MIN` to `RESTART_MAX`).
+pub(super) async fn supervise<F, Fut>(
+    name: &str,
+    shutdown: &CancellationToken,
+    mut start: F,
+    mut on_panic: impl FnMut(&str, Duration),
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut delay = RESTART_MIN;
+    loop {
+        let started = Instant::now();
+        let mut task = AbortOnDrop(tokio::spawn(start()));
+        let result = (&mut task.0).await;
+        let panic = match result {
+            Ok(()) => return,
+            Err(e) if e.is_panic() => e.into_panic(),
+            // Aborted: the daemon is stopping.
+            Err(_) => return,
+        };
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_string());
+        if started.elapsed() >= RESTART_RESET {
+            delay = RESTART_MIN;
+        }
+        on_panic(&message, delay);
+        tracing::debug!(loop_name = name, "waiting before the restart");
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(RESTART_MAX);
+    }
+}
+
+/// A task aborted when its handle is dropped (the supervisor is aborted at shutdown: the loop
+/// it runs must stop with it).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn run(mut l: TargetLoop) {
     let mut reconciler: Option<TargetReconciler> = None;
     let mut refreshes_seen = l.on_demand.borrow().tag_refreshes;
     loop {
@@ -151,7 +232,9 @@ async fn setup(l: &TargetLoop, target: &Target) -> Option<TargetReconciler> {
                 .reconcile_failures
                 .get_or_create(&labels)
                 .inc();
-            l.shared.health.cycle_finished(&l.target_name, false);
+            l.shared
+                .health
+                .cycle_finished(&l.target_name, Err(e.to_string()));
             tracing::error!(target_name = %l.target_name, error = %e, "target unavailable; retrying in {:?}", SETUP_RETRY);
             None
         }
@@ -167,6 +250,7 @@ async fn cycle(
 ) -> Option<Wake> {
     let now = l.clock.now();
     tracing::debug!(target_name = %l.target_name, %now, "cycle starts");
+    let refused_before = credential_errors(l);
     let stop = CycleStop::default();
     let run = rec.cycle_until(cfg, now, CycleMode::default(), stop.clone());
     tokio::pin!(run);
@@ -185,8 +269,17 @@ async fn cycle(
             }
         }
     };
-    record(l, cfg, result);
+    let refused = credential_errors(l).saturating_sub(refused_before);
+    record(l, cfg, result, refused);
     woke
+}
+
+fn credential_errors(l: &TargetLoop) -> u64 {
+    l.shared
+        .metrics
+        .credential_errors
+        .get_or_create(&Metrics::target(&l.target_name))
+        .get()
 }
 
 /// Health, metrics, logs and systemd status of a finished cycle.
@@ -194,13 +287,29 @@ fn record(
     l: &TargetLoop,
     cfg: &Config,
     result: Result<crate::reconcile::CycleReport, crate::reconcile::CycleError>,
+    credential_errors: u64,
 ) {
     let labels = Metrics::target(&l.target_name);
     let metrics = &l.shared.metrics;
+    // Why the cycle failed, as `/readyz` shows it: credentials first, they need a person.
+    let reason = |what: String| {
+        if credential_errors > 0 {
+            format!("the service refused the credentials ({credential_errors} call(s), see s3prio_credential_errors_total): {what}")
+        } else {
+            what
+        }
+    };
     match result {
         Ok(report) => {
             let ok = report.is_clean();
-            l.shared.health.cycle_finished(&l.target_name, ok);
+            l.shared.health.cycle_finished(
+                &l.target_name,
+                if ok {
+                    Ok(())
+                } else {
+                    Err(reason(report.summary()))
+                },
+            );
             if ok {
                 metrics
                     .last_successful_reconcile
@@ -218,7 +327,9 @@ fn record(
             notify::status(&format!("{}; last cycle: {}", status_line(cfg), line));
         }
         Err(e) => {
-            l.shared.health.cycle_finished(&l.target_name, false);
+            l.shared
+                .health
+                .cycle_finished(&l.target_name, Err(reason(e.to_string())));
             metrics.reconcile_failures.get_or_create(&labels).inc();
             tracing::error!(target_name = %l.target_name, error = %e, "cycle failed; the loop goes on");
         }
@@ -254,5 +365,54 @@ async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_loop_that_panics_is_started_again_after_a_growing_delay() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let starts = Arc::new(Mutex::new(Vec::new()));
+        let mut panics = Vec::new();
+        let origin = Instant::now();
+        let shutdown = CancellationToken::new();
+        let supervised = supervise(
+            "t",
+            &shutdown,
+            || {
+                let n = runs.fetch_add(1, Ordering::SeqCst);
+                starts
+                    .lock()
+                    .expect("lock")
+                    .push(origin.elapsed().as_secs());
+                async move {
+                    if n < 3 {
+                        panic!("cycle {n} broke");
+                    }
+                    std::future::pending::<()>().await
+                }
+            },
+            |message, delay| panics.push((message.to_string(), delay.as_secs())),
+        );
+        // The fourth run never ends: the supervisor is still watching it when time runs out.
+        let still_running = tokio::time::timeout(Duration::from_secs(600), supervised)
+            .await
+            .is_err();
+        assert!(still_running);
+        assert_eq!(runs.load(Ordering::SeqCst), 4);
+        assert_eq!(*starts.lock().expect("lock"), vec![0, 1, 3, 7]);
+        assert_eq!(
+            panics,
+            vec![
+                ("cycle 0 broke".to_string(), 1),
+                ("cycle 1 broke".to_string(), 2),
+                ("cycle 2 broke".to_string(), 4),
+            ]
+        );
     }
 }

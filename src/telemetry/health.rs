@@ -80,11 +80,15 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct TargetHealth {
     last_ok: Option<Instant>,
-    last_failed: bool,
+    /// Why the last cycle failed; `None` when it succeeded.
+    last_failure: Option<String>,
 }
+
+/// The longest failure reason `/readyz` shows (a cycle error can quote a response body).
+const MAX_REASON_CHARS: usize = 300;
 
 /// Shared health state.
 #[derive(Debug, Default)]
@@ -114,21 +118,25 @@ impl Health {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .entry(name.to_string())
-            .or_insert(TargetHealth {
-                last_ok: None,
-                last_failed: false,
-            });
+            .or_default();
     }
 
-    pub fn cycle_finished(&self, target: &str, ok: bool) {
+    /// A cycle of `target` ended: `Ok` when clean, else why not (shown by `/readyz`).
+    pub fn cycle_finished(&self, target: &str, outcome: Result<(), String>) {
         let mut t = self.targets.lock().unwrap_or_else(|e| e.into_inner());
-        let e = t.entry(target.to_string()).or_insert(TargetHealth {
-            last_ok: None,
-            last_failed: false,
-        });
-        e.last_failed = !ok;
-        if ok {
-            e.last_ok = Some(Instant::now());
+        let e = t.entry(target.to_string()).or_default();
+        match outcome {
+            Ok(()) => {
+                e.last_failure = None;
+                e.last_ok = Some(Instant::now());
+            }
+            Err(reason) => {
+                let mut reason: String = reason.chars().take(MAX_REASON_CHARS).collect();
+                if reason.is_empty() {
+                    reason = "(no reason given)".into();
+                }
+                e.last_failure = Some(reason);
+            }
         }
     }
 
@@ -148,11 +156,11 @@ impl Health {
             return Err("no target".into());
         }
         for (name, h) in t.iter() {
+            if let Some(reason) = &h.last_failure {
+                return Err(format!("target {name}: last cycle failed: {reason}"));
+            }
             match h.last_ok {
                 None => return Err(format!("target {name}: no successful cycle yet")),
-                Some(_) if h.last_failed => {
-                    return Err(format!("target {name}: last cycle failed"))
-                }
                 Some(at) if at.elapsed() > max_age => {
                     return Err(format!(
                         "target {name}: last successful cycle {:?} ago",

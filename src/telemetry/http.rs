@@ -1,36 +1,101 @@
 //! The local HTTP endpoint: `/metrics`, `/healthz`, `/readyz`, `POST /reconcile`.
+//!
+//! The port may be reachable from a whole network (on Kubernetes it listens on the pod IP), so
+//! no client can take it away from the probes or use it to drive the daemon:
+//! - at most [`HttpLimits::max_connections`] connections at once, far below the process's file
+//!   limit; the next one is closed at once, counted in `s3prio_http_connections_refused_total`
+//!   and logged (at most once per 10 s);
+//! - a connection must deliver its request within [`HttpLimits::request_timeout`] of opening
+//!   (or of its first byte, for a later request), and an idle keep-alive connection is closed
+//!   after [`HttpLimits::idle_timeout`]: half-open and trickling connections do not pile up;
+//! - `POST /reconcile` changes what the daemon does: a request from a web page (an `Origin`
+//!   header) is refused, and a client not on the loopback address needs the bearer token of
+//!   `[http] reconcile_token_file`. Requests are coalesced and rate-limited by the daemon.
 
-use std::net::SocketAddr;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::extract::connect_info::{ConnectInfo, Connected};
 use axum::extract::{Query, State};
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::{IncomingStream, Listener};
 use axum::Router;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
 use super::health::Health;
 use super::Metrics;
 
-/// What `POST /reconcile` asks of the daemon: a cycle of every target now, and whether to read
+/// What became of a `POST /reconcile` (or SIGUSR1) request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReconcileAdmission {
+    /// A cycle of every target starts now.
+    Started,
+    /// A cycle started recently: this one starts when the rate limit allows.
+    Queued { starts_in: Duration },
+    /// A request is already waiting: this one joins it.
+    Joined { starts_in: Duration },
+}
+
+/// What `POST /reconcile` asks of the daemon: a cycle of every target, and whether to read
 /// every known tag set again first (`?refresh=tags`).
-pub type OnReconcile = Arc<dyn Fn(bool) + Send + Sync>;
+pub type OnReconcile = Arc<dyn Fn(bool) -> ReconcileAdmission + Send + Sync>;
+
+/// Bounds on the connections of the HTTP port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    pub max_connections: usize,
+    /// From a connection's opening (or a request's first byte) to its whole request.
+    pub request_timeout: Duration,
+    /// Between a response and the next request on a kept-alive connection.
+    pub idle_timeout: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_connections: 256,
+            request_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// How to serve.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    pub listen: SocketAddr,
+    pub ready_max_age: Duration,
+    /// The bearer token `POST /reconcile` requires (of every client); without one only
+    /// loopback clients may ask.
+    pub reconcile_token: Option<String>,
+    pub limits: HttpLimits,
+}
 
 #[derive(Clone)]
 struct AppState {
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     on_reconcile: OnReconcile,
-    ready_max_age: Arc<std::sync::atomic::AtomicU64>,
+    ready_max_age: Arc<AtomicU64>,
+    reconcile_token: Option<Arc<str>>,
 }
 
 /// Handle to the running server.
 #[derive(Debug)]
 pub struct HttpServer {
     pub addr: SocketAddr,
-    pub ready_max_age_secs: Arc<std::sync::atomic::AtomicU64>,
+    pub ready_max_age_secs: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -40,21 +105,21 @@ impl HttpServer {
     }
 }
 
-/// Binds `listen` and serves until `shutdown` is cancelled.
+/// Binds `opts.listen` and serves until `shutdown` is cancelled.
 pub async fn serve(
-    listen: SocketAddr,
+    opts: HttpOptions,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
-    ready_max_age: Duration,
     on_reconcile: OnReconcile,
     shutdown: CancellationToken,
-) -> std::io::Result<HttpServer> {
-    let ready_max_age_secs = Arc::new(std::sync::atomic::AtomicU64::new(ready_max_age.as_secs()));
+) -> io::Result<HttpServer> {
+    let ready_max_age_secs = Arc::new(AtomicU64::new(opts.ready_max_age.as_secs()));
     let state = AppState {
-        metrics,
+        metrics: metrics.clone(),
         health,
         on_reconcile,
         ready_max_age: ready_max_age_secs.clone(),
+        reconcile_token: opts.reconcile_token.map(Arc::from),
     };
     let app = Router::new()
         .route("/metrics", get(metrics_handler))
@@ -62,10 +127,17 @@ pub async fn serve(
         .route("/readyz", get(readyz))
         .route("/reconcile", post(reconcile))
         .with_state(state);
-    let listener = tokio::net::TcpListener::bind(listen).await?;
-    let addr = listener.local_addr()?;
+    let listener = GuardedListener {
+        inner: TcpListener::bind(opts.listen).await?,
+        slots: Arc::new(Semaphore::new(opts.limits.max_connections)),
+        limits: opts.limits,
+        metrics,
+        refused_unlogged: 0,
+        last_log: None,
+    };
+    let addr = listener.inner.local_addr()?;
     let task = tokio::spawn(async move {
-        let r = axum::serve(listener, app)
+        let r = axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await;
         if let Err(e) = r {
@@ -77,6 +149,185 @@ pub async fn serve(
         ready_max_age_secs,
         task,
     })
+}
+
+/// How often a refused connection or a failed accept is logged, at most.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// A TCP listener that holds at most `max_connections` connections and puts a deadline on
+/// each (see the module documentation).
+struct GuardedListener {
+    inner: TcpListener,
+    slots: Arc<Semaphore>,
+    limits: HttpLimits,
+    metrics: Arc<Metrics>,
+    refused_unlogged: u64,
+    last_log: Option<Instant>,
+}
+
+impl GuardedListener {
+    fn may_log(&mut self) -> bool {
+        let now = Instant::now();
+        if self.last_log.is_some_and(|t| now < t + LOG_EVERY) {
+            return false;
+        }
+        self.last_log = Some(now);
+        true
+    }
+}
+
+impl Listener for GuardedListener {
+    type Io = GuardedIo;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (GuardedIo, SocketAddr) {
+        loop {
+            let (stream, addr) = match self.inner.accept().await {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before it was accepted:
+                    // wait a little rather than spin.
+                    if self.may_log() {
+                        tracing::warn!(error = %e, "the HTTP port cannot accept a connection");
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            match self.slots.clone().try_acquire_owned() {
+                Ok(permit) => return (GuardedIo::new(stream, permit, self.limits), addr),
+                Err(_) => {
+                    drop(stream);
+                    self.metrics.http_connections_refused.inc();
+                    self.refused_unlogged += 1;
+                    if self.may_log() {
+                        tracing::warn!(
+                            max_connections = self.limits.max_connections,
+                            refused = self.refused_unlogged,
+                            last_from = %addr,
+                            "the HTTP port is at its connection cap; new connections are closed at once until some end"
+                        );
+                        self.refused_unlogged = 0;
+                    }
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+/// The address of the client of a connection.
+#[derive(Debug, Clone, Copy)]
+struct Peer(SocketAddr);
+
+impl Connected<IncomingStream<'_, GuardedListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, GuardedListener>) -> Self {
+        Peer(*stream.remote_addr())
+    }
+}
+
+/// A connection that fails (and so is closed) when its deadline passes while it waits for
+/// the client: the request must be complete within `request_timeout` of its first byte (or of
+/// the connection's opening), the next request must start within `idle_timeout` of a response.
+struct GuardedIo {
+    inner: TcpStream,
+    _slot: OwnedSemaphorePermit,
+    limits: HttpLimits,
+    deadline: Pin<Box<Sleep>>,
+    /// A request has begun (or the connection is new) and its response has not been written.
+    in_request: bool,
+}
+
+impl GuardedIo {
+    fn new(inner: TcpStream, slot: OwnedSemaphorePermit, limits: HttpLimits) -> Self {
+        GuardedIo {
+            inner,
+            _slot: slot,
+            limits,
+            deadline: Box::pin(tokio::time::sleep(limits.request_timeout)),
+            in_request: true,
+        }
+    }
+
+    /// Called when the client is waited for: an error once the deadline has passed.
+    fn expired(&mut self, cx: &mut Context<'_>) -> Option<io::Error> {
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Some(io::Error::new(
+                io::ErrorKind::TimedOut,
+                if self.in_request {
+                    "the request did not arrive in time"
+                } else {
+                    "idle connection"
+                },
+            )),
+            Poll::Pending => None,
+        }
+    }
+}
+
+use std::future::Future;
+
+impl AsyncRead for GuardedIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before && !this.in_request {
+                    this.in_request = true;
+                    let at = Instant::now() + this.limits.request_timeout;
+                    this.deadline.as_mut().reset(at);
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => match this.expired(cx) {
+                Some(e) => Poll::Ready(Err(e)),
+                None => Poll::Pending,
+            },
+            ready => ready,
+        }
+    }
+}
+
+impl AsyncWrite for GuardedIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_write(cx, buf) {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 {
+                    // A response is going out: the connection now waits for the next request.
+                    this.in_request = false;
+                    let at = Instant::now() + this.limits.idle_timeout;
+                    this.deadline.as_mut().reset(at);
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending => match this.expired(cx) {
+                Some(e) => Poll::Ready(Err(e)),
+                None => Poll::Pending,
+            },
+            ready => ready,
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 async fn metrics_handler(State(s): State<AppState>) -> impl IntoResponse {
@@ -97,7 +348,7 @@ async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
 }
 
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
-    let max_age = Duration::from_secs(s.ready_max_age.load(std::sync::atomic::Ordering::Relaxed));
+    let max_age = Duration::from_secs(s.ready_max_age.load(Ordering::Relaxed));
     match s.health.ready(max_age) {
         Ok(()) => (StatusCode::OK, "ready\n".to_string()),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")),
@@ -111,23 +362,144 @@ struct ReconcileQuery {
 
 async fn reconcile(
     State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
     Query(q): Query<ReconcileQuery>,
-) -> impl IntoResponse {
-    match q.refresh.as_deref() {
-        None => {
-            (s.on_reconcile)(false);
-            (StatusCode::ACCEPTED, "reconcile triggered\n".to_string())
-        }
-        Some("tags") => {
-            (s.on_reconcile)(true);
-            (
-                StatusCode::ACCEPTED,
-                "reconcile triggered; every known tag set is read again\n".to_string(),
+) -> Response {
+    if let Err(refused) = authorize(peer.0.ip(), &headers, s.reconcile_token.as_deref()) {
+        tracing::warn!(client = %peer.0, status = refused.0.as_u16(), "POST /reconcile refused");
+        return refused.into_response();
+    }
+    let refresh_tags = match q.refresh.as_deref() {
+        None => false,
+        Some("tags") => true,
+        Some(other) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("unknown refresh `{other}`; use `POST /reconcile` or `POST /reconcile?refresh=tags`\n"),
             )
+                .into_response()
         }
-        Some(other) => (
-            StatusCode::BAD_REQUEST,
-            format!("unknown refresh `{other}`; use `POST /reconcile` or `POST /reconcile?refresh=tags`\n"),
+    };
+    let tags = if refresh_tags {
+        "; every known tag set is read again"
+    } else {
+        ""
+    };
+    let body = match (s.on_reconcile)(refresh_tags) {
+        ReconcileAdmission::Started => format!("reconcile triggered{tags}\n"),
+        ReconcileAdmission::Queued { starts_in } => format!(
+            "reconcile queued{tags}: a requested cycle started less than the minimum interval ago; this one starts in {:.1} s\n",
+            starts_in.as_secs_f64()
         ),
+        ReconcileAdmission::Joined { starts_in } => format!(
+            "reconcile already pending, starting in {:.1} s; this request joins it{tags}\n",
+            starts_in.as_secs_f64()
+        ),
+    };
+    (StatusCode::ACCEPTED, body).into_response()
+}
+
+/// The answer to a refused `POST /reconcile`.
+type Refusal = (StatusCode, [(header::HeaderName, &'static str); 1], String);
+
+/// Whether a `POST /reconcile` may go ahead: `Err` is the answer to send instead.
+fn authorize(peer: IpAddr, headers: &HeaderMap, token: Option<&str>) -> Result<(), Refusal> {
+    let deny = |status, message: &str| {
+        Err((
+            status,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            format!("{message}\n"),
+        ))
+    };
+    if headers.contains_key(header::ORIGIN) {
+        return deny(
+            StatusCode::FORBIDDEN,
+            "POST /reconcile is not for web pages (the request has an Origin header); use curl, or send SIGUSR1",
+        );
+    }
+    match token {
+        Some(expected) => {
+            let given = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            match given {
+                Some(given) if same_secret(given.trim().as_bytes(), expected.as_bytes()) => Ok(()),
+                Some(_) => deny(StatusCode::UNAUTHORIZED, "wrong bearer token"),
+                None => deny(
+                    StatusCode::UNAUTHORIZED,
+                    "POST /reconcile needs `Authorization: Bearer TOKEN`, the token in the file [http] reconcile_token_file names",
+                ),
+            }
+        }
+        None if is_loopback(peer) => Ok(()),
+        None => deny(
+            StatusCode::FORBIDDEN,
+            "POST /reconcile is open to loopback clients only; to allow others, set [http] reconcile_token_file and send `Authorization: Bearer TOKEN`",
+        ),
+    }
+}
+
+fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(v6.is_loopback(), |v4| v4.is_loopback()),
+    }
+}
+
+/// Compares two secrets in a time that does not depend on where they differ.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().expect("header value"));
+        }
+        h
+    }
+
+    #[test]
+    fn reconcile_is_open_to_loopback_only_unless_a_token_is_set() {
+        let lan: IpAddr = "10.1.2.3".parse().expect("ip");
+        let lo: IpAddr = "127.0.0.1".parse().expect("ip");
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().expect("ip");
+        let status = |r: Result<(), Refusal>| r.err().map(|e| e.0);
+        assert_eq!(status(authorize(lo, &headers(&[]), None)), None);
+        assert_eq!(status(authorize(mapped, &headers(&[]), None)), None);
+        assert_eq!(
+            status(authorize(lan, &headers(&[]), None)),
+            Some(StatusCode::FORBIDDEN)
+        );
+        // A page in a browser on the same host.
+        assert_eq!(
+            status(authorize(
+                lo,
+                &headers(&[("origin", "https://evil.example")]),
+                None
+            )),
+            Some(StatusCode::FORBIDDEN)
+        );
+        // With a token, every client needs it.
+        let t = Some("s3cret");
+        let bearer = |v: &str| headers(&[("authorization", v)]);
+        assert_eq!(status(authorize(lan, &bearer("Bearer s3cret"), t)), None);
+        assert_eq!(
+            status(authorize(lan, &bearer("Bearer s3creT"), t)),
+            Some(StatusCode::UNAUTHORIZED)
+        );
+        assert_eq!(
+            status(authorize(lo, &headers(&[]), t)),
+            Some(StatusCode::UNAUTHORIZED)
+        );
+        assert!(!same_secret(b"abc", b"abcd"));
     }
 }

@@ -23,11 +23,18 @@ impl Format {
 }
 
 /// Installs the global subscriber. Calling it twice is harmless (the second call is ignored).
+///
+/// Logging never panics and never stops the daemon: a line that cannot be written (stdout
+/// closed, `s3prio run | head`, a full disk) is dropped. The formatter's own report of such a
+/// failure is off, because it goes to stderr with `eprintln!`, which panics when stderr is
+/// closed too.
 pub fn init(format: Format, level: Option<&str>) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level.unwrap_or("info")))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .log_internal_errors(false);
     let _ = match format {
         Format::Json => builder
             .json()

@@ -21,6 +21,8 @@ pub enum Outcome {
     server_error,
     network_error,
     credentials_error,
+    /// The response could not be used (not parseable, over the size cap, endless paging).
+    bad_response,
     other_error,
 }
 
@@ -74,6 +76,8 @@ pub struct Metrics {
     pub read_backlog: Family<TargetLabels, Gauge>,
     pub credential_errors: Family<TargetLabels, Counter>,
     pub retry_delay: Family<TargetLabels, Histogram, fn() -> Histogram>,
+    pub target_loop_panics: Family<TargetLabels, Counter>,
+    pub http_connections_refused: Counter,
     pub registry: Registry,
 }
 
@@ -135,7 +139,7 @@ impl Metrics {
         config_last_reload_successful.set(1);
         registry.register(
             "config_last_reload_successful",
-            "1 if the last config (re)load succeeded, 0 if the running policy is older than the file",
+            "1 if the config file, as last read, would load and is what runs (checked at start, on every change to the file, on SIGHUP and every 30 s); 0 if it cannot be read or is invalid: the running policy is then not what the file says",
             config_last_reload_successful.clone(),
         );
         let config_reloads = Counter::default();
@@ -171,7 +175,7 @@ impl Metrics {
         let credential_errors = Family::<TargetLabels, Counter>::default();
         registry.register(
             "credential_errors",
-            "Calls that failed because no valid AWS credentials could be loaded",
+            "Calls that failed because no valid AWS credentials could be loaded, or the service refused them (expired, unknown key, bad signature, access denied)",
             credential_errors.clone(),
         );
         let retry_delay =
@@ -183,7 +187,21 @@ impl Metrics {
             "Backoff delays slept before retrying a call",
             retry_delay.clone(),
         );
+        let target_loop_panics = Family::<TargetLabels, Counter>::default();
+        registry.register(
+            "target_loop_panics",
+            "Panics caught in a target's loop (each restarted after a backoff)",
+            target_loop_panics.clone(),
+        );
+        let http_connections_refused = Counter::default();
+        registry.register(
+            "http_connections_refused",
+            "Connections to the metrics and health port closed at once because the connection cap was reached",
+            http_connections_refused.clone(),
+        );
         Metrics {
+            target_loop_panics,
+            http_connections_refused,
             api_requests,
             throttled,
             priority_changes,
@@ -219,6 +237,7 @@ impl Metrics {
         drop(self.blast_radius_blocked.get_or_create(&t));
         drop(self.reconcile_failures.get_or_create(&t));
         drop(self.credential_errors.get_or_create(&t));
+        drop(self.target_loop_panics.get_or_create(&t));
         drop(self.hands_off_jobs.get_or_create(&t));
         drop(self.read_backlog.get_or_create(&t));
         drop(self.last_successful_reconcile.get_or_create(&t));
