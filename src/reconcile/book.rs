@@ -7,8 +7,10 @@
 //! Which reads a cycle makes, by value ([`ReadClass`]):
 //! 1. **Needed**: the job cannot be decided without them (a rule reads tags or details that were
 //!    never read, the opt-out tag of a job about to change, or the tag store's memory of a job not
-//!    read yet in this process). Jobs likely to change first, then the newest, so a new urgent job
-//!    is acted on in the first cycle that lists it.
+//!    read yet in this process). Jobs likely to change first, then those a rule needs the tags
+//!    of, then those whose memory only is unknown; the newest first within each, so a new urgent
+//!    job is acted on in the first cycle that lists it. Only the first two kinds may find a
+//!    change: only they share the pace with writes that are ready (see `budget`).
 //! 2. **Soon**: a window opens or closes within `tags_ttl` and the job's outcome then depends on
 //!    tags that would be older than `tags_ttl` (or were never read); and every job after a forced
 //!    refresh. The soonest boundary first.
@@ -67,6 +69,9 @@ pub(super) struct ReadItem {
     pub class: ReadClass,
     /// Within a class, greater goes first.
     pub rank: (i64, i64),
+    /// The read may find a change (a rule needs what it reads, or the job is likely to
+    /// change): only such reads share the pace with writes that are ready.
+    pub decisive: bool,
 }
 
 impl Ord for ReadItem {
@@ -128,9 +133,16 @@ impl JobBook {
     /// number of duplicates dropped.
     pub fn merge(&mut self, jobs: &mut Vec<ObservedJob>) -> usize {
         let before = jobs.len();
-        let mut seen = HashSet::with_capacity(jobs.len());
-        jobs.retain(|o| seen.insert(o.job.id.clone()));
-        self.records.retain(|id, _| seen.contains(id));
+        let mut keep = vec![true; jobs.len()];
+        {
+            let mut seen = HashSet::with_capacity(jobs.len());
+            for (k, o) in keep.iter_mut().zip(jobs.iter()) {
+                *k = seen.insert(o.job.id.as_str());
+            }
+            self.records.retain(|id, _| seen.contains(id.as_str()));
+        }
+        let mut keep = keep.into_iter();
+        jobs.retain(|_| keep.next().unwrap_or(true));
         for o in jobs.iter_mut() {
             if let Some(r) = self.records.get(&o.job.id) {
                 o.job.tags = r.tags.clone();
@@ -221,15 +233,18 @@ impl JobBook {
         for (i, o) in jobs.iter_mut().enumerate() {
             let memory = cx.store.memory_for(&o.job);
             let baseline = memory.map_or(o.job.priority, |m| m.baseline);
-            let mut needs = cx.policy.needs_for(&o.job, baseline, cx.now);
+            let policy_needs = cx.policy.needs_for(&o.job, baseline, cx.now);
             // The tag store's memory of this job was never read in this process.
-            needs.tags |= cx.store.uses_tags() && o.job.tags.is_none();
-            let missing_tags = needs.tags && o.job.tags.is_none();
-            let missing_details = needs.details && o.job.details.is_none();
+            let memory_unread = cx.store.uses_tags() && o.job.tags.is_none();
+            let missing_tags = (policy_needs.tags || memory_unread) && o.job.tags.is_none();
+            let missing_details = policy_needs.details && o.job.details.is_none();
             if missing_tags || missing_details {
                 let likely_change = cx.policy.desired_at(&o.job, baseline, &at) != o.job.priority;
+                // A read the policy needs, or of a job likely to change, may find a change; one
+                // that only learns the memory of a job the policy leaves as it is rarely does.
+                let decisive = likely_change || policy_needs.tags || policy_needs.details;
                 let created = o.job.creation_time.map_or(0, |t| t.timestamp());
-                let rank = (i64::from(likely_change), created);
+                let rank = (i64::from(decisive) + i64::from(likely_change), created);
                 for (missing, what) in [
                     (missing_tags, ReadWhat::Tags),
                     (missing_details, ReadWhat::Details),
@@ -241,6 +256,7 @@ impl JobBook {
                             what,
                             class: ReadClass::Needed,
                             rank,
+                            decisive,
                         });
                     }
                 }
@@ -272,6 +288,7 @@ impl JobBook {
                 what: ReadWhat::Tags,
                 class: ReadClass::Soon,
                 rank: (i64::MAX, 0),
+                decisive: false,
             });
         }
         if !cx.policy.uses_tags() {
@@ -305,6 +322,7 @@ impl JobBook {
                 what: ReadWhat::Tags,
                 class: ReadClass::Soon,
                 rank: (-b.timestamp(), 0),
+                decisive: false,
             });
         }
         (due && now_depends).then(|| ReadItem {
@@ -312,6 +330,7 @@ impl JobBook {
             what: ReadWhat::Tags,
             class: ReadClass::Refresh,
             rank: (-read.map_or(0, |t| self.millis_since_origin(t)), 0),
+            decisive: false,
         })
     }
 }

@@ -1,8 +1,9 @@
 //! How a target's pace is shared within a cycle: writes first, reads within their shares.
 //!
-//! - [`ReadShare`]: while a write is ready to go, reads get at most `read_share` of the permits
-//!   (0.5: one read per write), so a long refresh never starves writes, and writes never stop
-//!   the reads that find the next urgent job.
+//! - [`ReadShare`]: while a write is ready to go, reads that may find a change get at most
+//!   `read_share` of the permits (0.5: one read per write), so writes never stop the reads that
+//!   find the next urgent job; other reads (refreshes, the memory of jobs the policy leaves as
+//!   they are) wait for the writes, so a long refresh never starves them.
 //! - [`RefreshBudget`]: re-reads of tags already read (scheduled refreshes) get at most
 //!   `tags_refresh_share` of the pace, over time: a token bucket that fills at that share of the
 //!   target's current rate and holds a minute's worth. A cycle never waits for it; refreshes it

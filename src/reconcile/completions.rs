@@ -94,6 +94,7 @@ impl Pipeline<'_> {
                 what: ReadWhat::Details,
                 class: ReadClass::Needed,
                 rank: (i64::MAX, 0),
+                decisive: true,
             });
             return;
         }
@@ -193,7 +194,7 @@ impl Pipeline<'_> {
         total.ignored.append(&mut plan.ignored);
         total.changes.extend(changes.iter().cloned());
         for c in changes {
-            let Some(&i) = self.index.get(&c.job_id) else {
+            let Some(i) = self.index.get(&self.jobs, &c.job_id) else {
                 continue;
             };
             self.deciding[i] = true;
