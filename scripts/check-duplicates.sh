@@ -24,18 +24,18 @@ declare -A ALLOWED=(
     # Compile time only: proc-macro crates (clap_derive, displaydoc, ...) moved to syn 3 while
     # serde_derive, thiserror-impl and others are on syn 2. Not linked into the binary.
     [syn]="2 3"
-    # aws-sigv4 and md-5 (SigV4 signing, S3 Control checksums) use the RustCrypto 0.11
-    # generation (digest 0.11, sha2 0.11, hmac 0.13); sha1 0.10 from aws-config's SSO token
-    # cache is on digest 0.10. Small pure-Rust crates, no second crypto provider.
+    # aws-sigv4 (sha2, hmac) and md-5 (the Content-MD5 some S3 Control calls require) use the
+    # RustCrypto 0.11 generation (digest 0.11); sha1 0.10, which names aws-config's SSO token
+    # cache files, is on digest 0.10. Small pure-Rust crates, no second crypto provider.
     [digest]="0.10 0.11"
     [block-buffer]="0.10 0.12"
     [crypto-common]="0.1 0.2"
     [cpufeatures]="0.2 0.3"
-    # rand 0.9 (our jitter) uses getrandom 0.3; uuid (aws-runtime invocation ids,
+    # rand 0.9 (our backoff jitter) uses getrandom 0.3; uuid (aws-runtime invocation ids,
     # tokio-cron-scheduler job ids) uses getrandom 0.4. A thin wrapper over getrandom(2).
     [getrandom]="0.3 0.4"
-    # governor 0.10 depends on hashbrown 0.16 unconditionally; indexmap (h2, toml, serde_json)
-    # is on 0.17. Generic code, compiled twice, no shared state.
+    # governor 0.10 depends on hashbrown 0.16 unconditionally; indexmap (in h2) is on 0.17.
+    # Generic code, compiled twice, no shared state.
     [hashbrown]="0.16 0.17"
 )
 
