@@ -6,12 +6,21 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// `s3prio --version`: the package version and the source revision it was built from (see
+/// `build.rs`), e.g. `s3prio 0.1.0 (revision 87647cbe72e9)`.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (revision ",
+    env!("S3PRIO_REVISION"),
+    ")"
+);
+
 /// s3prio keeps Amazon S3 Batch Operations job priorities where a policy says they should be.
 ///
 /// Start with `s3prio demo` (no AWS account needed), then `s3prio check` and `s3prio plan` on
 /// your own config.
 #[derive(Debug, Parser)]
-#[command(name = "s3prio", version, about, long_about)]
+#[command(name = "s3prio", version = VERSION, about, long_about)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

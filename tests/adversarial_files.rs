@@ -207,7 +207,9 @@ fn reload_gauge(addr: &str) -> String {
 
 /// How often `file` is opened during `span` (by anyone), as inotify reports it.
 fn opens_of(file: &Path, span: Duration) -> usize {
-    use notify::{event::AccessKind, EventKind, RecursiveMode, Watcher};
+    use notify_debouncer_full::notify::{
+        self, event::AccessKind, EventKind, RecursiveMode, Watcher,
+    };
     let (tx, rx) = std::sync::mpsc::channel();
     let mut w = notify::recommended_watcher(tx).unwrap();
     w.watch(file.parent().unwrap(), RecursiveMode::NonRecursive)

@@ -615,7 +615,7 @@ async fn throttle_refuses_a_burst_and_spares_a_paced_client() {
         let id = id.clone();
         async move { c.describe_job().account_id(ACCOUNT).job_id(id).send().await }
     });
-    let results = futures::future::join_all(calls).await;
+    let results = futures_util::future::join_all(calls).await;
     let throttled = results
         .iter()
         .filter(|r| {

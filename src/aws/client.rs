@@ -313,3 +313,127 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use aws_sdk_s3control::config::interceptors::BeforeTransmitInterceptorContextRef;
+    use aws_sdk_s3control::config::{ConfigBag, Intercept, RuntimeComponents};
+    use aws_smithy_runtime_api::box_error::BoxError;
+    use tokio::io::AsyncReadExt;
+
+    use super::*;
+    use crate::config::{Backoff, RateLimit};
+
+    fn target(endpoint_url: Option<String>) -> Target {
+        Target {
+            name: "tls-check".into(),
+            account_id: "123456789012".into(),
+            region: "eu-west-1".into(),
+            role_arn: None,
+            endpoint_url,
+            rate_limit: RateLimit {
+                requests_per_second: 10.0,
+                burst: 1,
+                write_requests_per_second: None,
+            },
+            backoff: Backoff {
+                base: Duration::from_millis(100),
+                max_delay: Duration::from_secs(1),
+                max_attempts: 1,
+            },
+            request_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// Records where a call would go and stops it before anything is sent.
+    #[derive(Debug, Default, Clone)]
+    struct StopBeforeTransmit(Arc<Mutex<Option<(String, bool)>>>);
+
+    impl Intercept for StopBeforeTransmit {
+        fn name(&self) -> &'static str {
+            "StopBeforeTransmit"
+        }
+
+        fn read_before_transmit(
+            &self,
+            context: &BeforeTransmitInterceptorContextRef<'_>,
+            runtime_components: &RuntimeComponents,
+            _cfg: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            let seen = (
+                context.request().uri().to_string(),
+                runtime_components.http_client().is_some(),
+            );
+            *self.0.lock().expect("lock") = Some(seen);
+            Err("stopped before transmit".into())
+        }
+    }
+
+    /// Without `endpoint_url`, a job call goes where the SDK's endpoint rules say (the account's
+    /// HTTPS S3 Control host) through the SDK's default HTTP client; the next test shows that
+    /// client speaks TLS.
+    #[tokio::test]
+    async fn default_resolver_sends_job_calls_to_the_https_aws_endpoint() {
+        let client = build_client(&target(None), &ClientOverrides::emulator())
+            .await
+            .expect("client builds with static credentials");
+        let stop = StopBeforeTransmit::default();
+        let result = client
+            .list_jobs()
+            .account_id("123456789012")
+            .customize()
+            .interceptor(stop.clone())
+            .send()
+            .await;
+        assert!(result.is_err(), "the interceptor stops the call");
+        let (uri, has_http_client) = stop
+            .0
+            .lock()
+            .expect("lock")
+            .clone()
+            .expect("the call reached the point of sending");
+        assert!(
+            uri.starts_with("https://123456789012.s3-control.eu-west-1.amazonaws.com/"),
+            "job call would go to {uri}"
+        );
+        assert!(has_http_client, "no HTTP client is configured");
+    }
+
+    /// An `https://` endpoint is reached through TLS: the first bytes the client sends are a
+    /// TLS handshake record (ClientHello), not an HTTP request line. The listener never answers,
+    /// so no request is sent.
+    #[tokio::test]
+    async fn https_endpoint_is_reached_through_tls() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("https://{}", listener.local_addr().expect("addr"));
+        let client = build_client(&target(Some(url)), &ClientOverrides::emulator())
+            .await
+            .expect("client builds");
+        let call =
+            tokio::spawn(async move { client.list_jobs().account_id("123456789012").send().await });
+        let (mut conn, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+            .await
+            .expect("the client connects within 10 s")
+            .expect("accept");
+        let mut head = [0u8; 3];
+        conn.read_exact(&mut head)
+            .await
+            .expect("read the first bytes");
+        // 0x16 = handshake record, then the record's protocol version 3.x.
+        assert_eq!(head[0], 0x16, "not a TLS handshake: {head:?}");
+        assert_eq!(head[1], 0x03, "not a TLS record version: {head:?}");
+        drop(conn);
+        let result = tokio::time::timeout(Duration::from_secs(10), call)
+            .await
+            .expect("the call ends once the connection closes")
+            .expect("join");
+        assert!(
+            result.is_err(),
+            "the call cannot succeed without a handshake"
+        );
+    }
+}

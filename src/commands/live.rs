@@ -134,7 +134,7 @@ pub async fn apply(
     let stops: Vec<CycleStop> = s.recs.iter().map(|_| CycleStop::default()).collect();
     let now = Utc::now();
     let cfg = &s.cfg;
-    let work = futures::future::join_all(
+    let work = futures_util::future::join_all(
         s.recs
             .iter_mut()
             .zip(&stops)
@@ -212,7 +212,7 @@ async fn every_job(
 ) -> Result<(Vec<ObservedJob>, Vec<String>), LiveError> {
     let printer = s.printer(progress, false);
     let cfg = &s.cfg;
-    let work = futures::future::join_all(s.recs.iter_mut().map(|rec| rec.observe(cfg, now)));
+    let work = futures_util::future::join_all(s.recs.iter_mut().map(|rec| rec.observe(cfg, now)));
     let shutdown = s.shutdown.clone();
     let (results, interrupted) = until_interrupted(work, || shutdown.cancel()).await;
     printer.finish().await;

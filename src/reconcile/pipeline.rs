@@ -15,7 +15,7 @@ use std::hash::BuildHasher;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::stream::{FuturesUnordered, StreamExt};
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::time::Instant;
 
 use super::book::{JobBook, ReadClass, ReadItem, TagSchedule};
