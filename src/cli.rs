@@ -158,8 +158,13 @@ pub struct RunArgs {
     pub stuck_after: Option<std::time::Duration>,
 }
 
+/// A duration in the grammar of the config file ("500ms", "1.5s", "10m", "1h30m").
+fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    crate::duration::parse_duration(s)
+}
+
 fn parse_positive_duration(s: &str) -> Result<std::time::Duration, String> {
-    match crate::config::duration::parse_duration(s)? {
+    match crate::duration::parse_duration(s)? {
         d if d.is_zero() => Err("must be longer than zero, e.g. \"30s\"".to_string()),
         d => Ok(d),
     }
@@ -194,9 +199,9 @@ pub struct EmulatorArgs {
     /// Fraction (0..1) of requests answered with InternalServiceException or a dropped connection.
     #[arg(long, default_value_t = 0.0)]
     pub fault_rate: f64,
-    /// Latency added to every response, e.g. "20ms".
-    #[arg(long)]
-    pub latency: Option<String>,
+    /// Latency added to every response, e.g. "20ms" or "1.5s".
+    #[arg(long, value_parser = parse_duration_arg)]
+    pub latency: Option<std::time::Duration>,
     /// Keep the jobs in this file across restarts.
     #[arg(long)]
     pub state: Option<PathBuf>,
@@ -210,9 +215,9 @@ pub struct DemoArgs {
     /// The demo policy (default: the embedded config/demo.toml).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Stop after this long (e.g. "60s"); default: run until Ctrl-C.
-    #[arg(long)]
-    pub duration: Option<String>,
+    /// Stop after this long (e.g. "60s" or "1.5m"); default: run until Ctrl-C.
+    #[arg(long, value_parser = parse_positive_duration)]
+    pub duration: Option<std::time::Duration>,
 }
 
 fn parse_rfc3339(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {

@@ -4,11 +4,14 @@
 #![forbid(unsafe_code)]
 
 pub mod aws;
+pub mod backoff;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod daemon;
+pub mod duration;
 pub mod emulator;
+pub mod hash;
 pub mod model;
 pub mod plan;
 pub mod policy;

@@ -66,7 +66,7 @@ fn main() -> ExitCode {
         Command::Emulator(args) => {
             init_logs(None, None);
             runtime(async {
-                match s3prio::emulator::run_cli(&args).await {
+                match s3prio::commands::emulator::run(&args).await {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
                         eprintln!("emulator: {e:#}");

@@ -77,8 +77,9 @@ impl ClientOverrides {
 
 /// Calls the configured URL as given. The SDK's endpoint rules would put the account id in
 /// front of the host (`123456789012.127.0.0.1`), which a local or VPC endpoint URL does not want.
+/// Also what the tests and benchmarks point their own clients at the emulator with.
 #[derive(Debug)]
-struct FixedEndpoint(String);
+pub struct FixedEndpoint(pub String);
 
 impl ResolveEndpoint for FixedEndpoint {
     fn resolve_endpoint<'a>(&'a self, _: &'a Params) -> EndpointFuture<'a> {

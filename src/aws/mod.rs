@@ -7,7 +7,7 @@ pub mod memory;
 pub mod observe;
 pub mod pace;
 
-pub use call::{Backoff, CallContext, CallError, FailureKind, Permits};
+pub use call::{CallContext, CallError, FailureKind, Permits};
 pub use client::{build_client, ClientOverrides, SetupError};
 pub use memory::MemoryStore;
 pub use pace::AdaptivePace;

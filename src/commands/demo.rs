@@ -16,7 +16,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::aws::ClientOverrides;
 use crate::cli::DemoArgs;
-use crate::config::duration::parse_duration;
 use crate::daemon::{self, Clock, DaemonOptions, Shared};
 use crate::emulator::{self, EmulatorOptions};
 
@@ -68,10 +67,7 @@ fn demo_config(text: &str, endpoint: &str, dir: &std::path::Path) -> anyhow::Res
 }
 
 pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
-    let limit = match &args.duration {
-        Some(d) => Some(parse_duration(d).map_err(|e| anyhow::anyhow!("--duration: {e}"))?),
-        None => None,
-    };
+    let limit = args.duration;
     let text = match &args.config {
         Some(p) => {
             std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?

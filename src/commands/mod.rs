@@ -1,4 +1,5 @@
 pub mod demo;
+pub mod emulator;
 pub mod live;
 pub mod offline;
 pub mod progress;

@@ -8,7 +8,8 @@ use anyhow::Context as _;
 use chrono::{DateTime, Duration as ChronoDuration, SecondsFormat, Utc};
 
 use crate::cli::{CheckArgs, ExplainArgs, OutputFormat, PlanArgs};
-use crate::config::{self, duration::format_duration, Cadence, Config, ConfigError, Warning};
+use crate::config::{self, Cadence, Config, ConfigError, Warning};
+use crate::duration::format_duration;
 use crate::plan;
 use crate::policy::{CalendarEntry, CalendarEvent, Policy, TimeWindow, WallTime};
 use crate::snapshot;

@@ -1,7 +1,6 @@
 //! The config file: TOML schema (serde, `deny_unknown_fields`), defaults, validation, located
 //! errors and the JSON Schema. See `docs/policy.md` and `config/s3prio.example.toml`.
 
-pub mod duration;
 mod error;
 mod raw;
 mod validate;
@@ -117,12 +116,7 @@ pub struct RateLimit {
     pub write_requests_per_second: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Backoff {
-    pub base: Duration,
-    pub max_delay: Duration,
-    pub max_attempts: u32,
-}
+pub use crate::backoff::Backoff;
 
 /// The largest config file s3prio reads. A policy of thousands of rules is a few hundred KiB;
 /// anything larger is not a config file (or not one a person can review).

@@ -13,10 +13,10 @@ use chrono_tz::Tz;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-use super::duration::parse_duration;
 use super::error::{did_you_mean, display_path, PathSeg};
 use super::raw::*;
 use super::*;
+use crate::duration::parse_duration;
 use crate::model::{JobStatus, MAX_PRIORITY, OPERATION_NAMES};
 use crate::policy::{
     Action, Bounds, Condition, Glob, PlannerSettings, Policy, Rule, TagKey, TimeRange, TimeWindow,

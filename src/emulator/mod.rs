@@ -30,7 +30,6 @@
 //! clock; `time_scale` only speeds up the status flow and progress. ListJobs lists newest
 //! first.
 
-mod command;
 mod error;
 mod job;
 mod population;
@@ -56,7 +55,6 @@ use rand::SeedableRng;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use command::{parse_duration, run_cli};
 pub use error::EmulatorError;
 pub use job::{
     is_valid_account_id, is_valid_job_id, EmulatorJob, Failure, JobSpec, JobStatus, OperationName,

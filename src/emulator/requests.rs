@@ -291,9 +291,7 @@ fn validate_tag(key: &str, value: &str) -> Result<(), ApiError> {
 /// A stable hash of the document (FNV-1a over its canonical JSON form).
 fn fingerprint(doc: &XmlNode) -> u64 {
     let canon = serde_json::to_string(doc).unwrap_or_default();
-    canon.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
+    crate::hash::fnv1a64(canon.as_bytes())
 }
 
 #[cfg(test)]

@@ -92,7 +92,7 @@ fn run(job: &mut EmulatorJob, dt: f64, now: DateTime<Utc>) {
     let remaining = (p.total_tasks - p.succeeded - p.failed).max(0);
     let per_sec = (p.total_tasks as f64 / RUN_SECS).max(1.0);
     let batch = ((per_sec * dt).ceil() as i64).min(remaining);
-    let failing = id_hash(&job.id) % 20 == 0;
+    let failing = crate::hash::fnv1a64(job.id.as_bytes()) % 20 == 0;
     let failed = if failing { batch / 2 } else { batch / 1000 };
     p.failed += failed;
     p.succeeded += batch - failed;
@@ -107,12 +107,6 @@ fn run(job: &mut EmulatorJob, dt: f64, now: DateTime<Utc>) {
             job.enter(JobStatus::Completing, now);
         }
     }
-}
-
-fn id_hash(id: &str) -> u64 {
-    id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
 }
 
 #[cfg(test)]

@@ -50,9 +50,7 @@ pub fn list_jobs(jobs: &[&EmulatorJob], next_token: Option<&str>) -> String {
 
 /// A short stable hex digest, for synthesised ETags.
 fn digest(s: &str) -> String {
-    let h = s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
+    let h = crate::hash::fnv1a64(s.as_bytes());
     format!("{h:016x}{:016x}", h.rotate_left(29) ^ 0x9e37_79b9_7f4a_7c15)
 }
 

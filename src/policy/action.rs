@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::duration::format_duration;
+use crate::duration::format_duration;
 use crate::model::{Job, Priority, MAX_PRIORITY};
 
 /// The value part of an action. A rule whose action has one decides the desired priority

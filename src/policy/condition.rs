@@ -12,7 +12,7 @@ use regex::Regex;
 use serde::Serialize;
 
 use super::glob::Glob;
-use crate::config::duration::format_duration;
+use crate::duration::format_duration;
 use crate::model::{Job, JobStatus, Priority};
 
 /// Kleene three-valued logic.

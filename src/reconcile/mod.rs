@@ -30,7 +30,6 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use crate::aws::call::Backoff;
 use crate::aws::pace::AdaptivePace;
 use crate::aws::{observe, CallContext, CallError, MemoryStore};
 use crate::config::{Config, Target};
@@ -70,14 +69,6 @@ impl std::fmt::Debug for TargetReconciler {
     }
 }
 
-fn backoff_of(target: &Target) -> Backoff {
-    Backoff {
-        base: target.backoff.base,
-        max_delay: target.backoff.max_delay,
-        max_attempts: target.backoff.max_attempts,
-    }
-}
-
 impl TargetReconciler {
     pub fn new(target: Target, client: aws_sdk_s3control::Client, wiring: Wiring) -> Self {
         let ctx = CallContext {
@@ -90,7 +81,7 @@ impl TargetReconciler {
                 .rate_limit
                 .write_requests_per_second
                 .map(|w| Arc::new(AdaptivePace::new(w, 1))),
-            backoff: backoff_of(&target),
+            backoff: target.backoff,
             request_timeout: target.request_timeout,
             metrics: wiring.metrics,
             shutdown: wiring.shutdown,
@@ -137,7 +128,7 @@ impl TargetReconciler {
                 .write_requests_per_second
                 .map(|w| Arc::new(AdaptivePace::new(w, 1)));
         }
-        self.ctx.backoff = backoff_of(&target);
+        self.ctx.backoff = target.backoff;
         self.ctx.request_timeout = target.request_timeout;
         self.target = target;
     }

@@ -1,43 +1,50 @@
-//! Human durations: `"500ms"`, `"30s"`, `"10m"`, `"2h"`, `"1d"`, `"1h30m"`.
+//! Human durations, one grammar for the config file and every command-line flag: `"500ms"`,
+//! `"1.5s"`, `"30s"`, `"10m"`, `"2h"`, `"1d"`, `"1h30m"`. A leaf: it depends on nothing else in
+//! the crate.
 
 use std::time::Duration;
 
-/// Parses a human duration: one or more `<integer><unit>` parts, units `ms`, `s`, `m`, `h`, `d`
-/// (each at most once, largest first), e.g. `"1h30m"`. Whitespace around the whole string is
+/// Parses a human duration: one or more `<number><unit>` parts, units `ms`, `s`, `m`, `h`, `d`
+/// (each at most once, largest first), e.g. `"1h30m"`; a number may have a fraction (`"1.5s"`)
+/// as long as the whole is a number of milliseconds. Whitespace around the whole string is
 /// ignored; `"0s"` is allowed (callers that need a positive duration check it themselves).
 pub fn parse_duration(input: &str) -> Result<Duration, String> {
-    const HELP: &str =
-        "expected a duration such as \"500ms\", \"30s\", \"10m\", \"2h\", \"1d\" or \"1h30m\"";
+    const HELP: &str = "expected a duration such as \"500ms\", \"1.5s\", \"30s\", \"10m\", \"2h\", \"1d\" or \"1h30m\"";
     let s = input.trim();
     if s.is_empty() {
         return Err(format!("empty duration; {HELP}"));
     }
-    let mut total: u128 = 0;
+    let mut total: f64 = 0.0;
     let mut rest = s;
     // Rank of the previous unit, so "30s1m" and "1m1m" are rejected.
     let mut last_rank = usize::MAX;
     while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let digits = rest
+            .bytes()
+            .take_while(|b| b.is_ascii_digit() || *b == b'.')
+            .count();
         if digits == 0 {
             return Err(format!(
                 "`{input}` is not a duration: a number must come before each unit; {HELP}"
             ));
         }
         let (num, after) = rest.split_at(digits);
-        let value: u128 = num
+        let value: f64 = num
             .parse()
-            .map_err(|_| format!("`{input}`: number `{num}` is too large"))?;
+            .ok()
+            .filter(|v: &f64| v.is_finite() && !num.starts_with('.') && !num.ends_with('.'))
+            .ok_or_else(|| format!("`{input}`: `{num}` is not a number; {HELP}"))?;
         let unit_len = after
             .bytes()
             .take_while(|b| b.is_ascii_alphabetic())
             .count();
         let (unit, tail) = after.split_at(unit_len);
         let (rank, millis) = match unit {
-            "d" => (0, 86_400_000),
-            "h" => (1, 3_600_000),
-            "m" => (2, 60_000),
-            "s" => (3, 1_000),
-            "ms" => (4, 1),
+            "d" => (0, 86_400_000.0),
+            "h" => (1, 3_600_000.0),
+            "m" => (2, 60_000.0),
+            "s" => (3, 1_000.0),
+            "ms" => (4, 1.0),
             "" => {
                 return Err(format!("`{input}` lacks a unit after `{num}`; {HELP}"));
             }
@@ -53,13 +60,19 @@ pub fn parse_duration(input: &str) -> Result<Duration, String> {
             ));
         }
         last_rank = rank;
-        total = total
-            .checked_add(value.saturating_mul(millis))
-            .ok_or_else(|| format!("`{input}` is too long"))?;
+        total += value * millis;
         rest = tail;
     }
-    let millis = u64::try_from(total).map_err(|_| format!("`{input}` is too long"))?;
-    Ok(Duration::from_millis(millis))
+    if total > u64::MAX as f64 / 2.0 {
+        return Err(format!("`{input}` is too long"));
+    }
+    let millis = total.round();
+    if (total - millis).abs() > 1e-6 {
+        return Err(format!(
+            "`{input}` is finer than a millisecond; durations are whole milliseconds"
+        ));
+    }
+    Ok(Duration::from_millis(millis as u64))
 }
 
 /// Formats a duration the way `parse_duration` reads it (`1h30m`, `500ms`, `0s`).
@@ -101,6 +114,9 @@ mod tests {
             Ok(Duration::from_millis(65_250))
         );
         assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("0.25s"), Ok(Duration::from_millis(250)));
     }
 
     #[test]
@@ -113,8 +129,13 @@ mod tests {
             "1m1m",
             "30s1m",
             "-5s",
-            "1.5h",
             "1 h",
+            "5",
+            ".5s",
+            "1.s",
+            "1..5s",
+            "0.0001s",
+            "100us",
             "99999999999999999999999999999999999999999d",
         ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be rejected");
