@@ -2,6 +2,7 @@
 //! reload, systemd notifications, graceful shutdown.
 
 pub mod clock;
+mod cron;
 pub mod notify;
 pub mod on_demand;
 pub mod reload;
@@ -264,7 +265,7 @@ pub async fn run_loaded(
     let mut loops = JoinSet::new();
     // Cron cadence: a UTC schedule that only signals the loops.
     let (cron_tx, cron_rx) = watch::channel(0u64);
-    loops.spawn(cron_task(cfg_rx.clone(), cron_tx, shutdown.clone()));
+    loops.spawn(cron::run(cfg_rx.clone(), cron_tx, shutdown.clone()));
 
     for target in cfg_rx.borrow().targets.clone() {
         shared.health.register_target(&target.name);
@@ -444,63 +445,6 @@ async fn watchdog_task(every: Duration, health: Arc<Health>, shutdown: Cancellat
                     Ok(()) => notify::watchdog(),
                     Err(e) => tracing::error!(error = %e, "a loop is stuck; withholding the systemd watchdog ping"),
                 }
-            }
-        }
-    }
-}
-
-/// Runs the UTC cron schedule of the current config and signals `tx` on each firing. Rebuilt
-/// when the cadence changes on reload.
-async fn cron_task(
-    mut cfg_rx: watch::Receiver<Arc<Config>>,
-    tx: watch::Sender<u64>,
-    shutdown: CancellationToken,
-) {
-    use tokio_cron_scheduler::{JobBuilder, JobScheduler};
-    let tx = Arc::new(tx);
-    loop {
-        let cadence = cfg_rx.borrow().reconcile.cadence.clone();
-        let mut scheduler = None;
-        if let Cadence::Cron(expr) = &cadence {
-            let tx2 = tx.clone();
-            let built = async {
-                let sched = JobScheduler::new().await?;
-                let job = JobBuilder::new()
-                    .with_timezone(chrono::Utc)
-                    .with_cron_job_type()
-                    .with_schedule(expr.as_str())?
-                    .with_run_async(Box::new(move |_id, _l| {
-                        let tx = tx2.clone();
-                        Box::pin(async move {
-                            tx.send_modify(|v| *v += 1);
-                        })
-                    }))
-                    .build()?;
-                sched.add(job).await?;
-                sched.start().await?;
-                Ok::<_, tokio_cron_scheduler::JobSchedulerError>(sched)
-            };
-            match built.await {
-                Ok(s) => scheduler = Some(s),
-                Err(e) => {
-                    tracing::error!(cron = %expr, error = %e, "cannot start the cron schedule; falling back to reloads and triggers")
-                }
-            }
-        }
-        let stop = tokio::select! {
-            _ = shutdown.cancelled() => true,
-            r = cfg_rx.changed() => r.is_err(),
-        };
-        if let Some(mut s) = scheduler {
-            let _ = s.shutdown().await;
-        }
-        if stop {
-            return;
-        }
-        while cfg_rx.borrow().reconcile.cadence == cadence {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                r = cfg_rx.changed() => if r.is_err() { return },
             }
         }
     }
