@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use common::process::{http, wait_until, Daemon};
 use common::*;
-use s3prio::reconcile::CycleMode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -233,7 +232,7 @@ async fn failing_cycle(endpoint: &str, rps: f64) -> (String, Rig) {
     let mut rig = rig(&cfg).await;
     let err = rig
         .reconciler
-        .cycle(&cfg, chrono::Utc::now(), CycleMode::default())
+        .cycle(&cfg, chrono::Utc::now())
         .await
         .expect_err("the cycle fails");
     (err.to_string(), rig)
@@ -352,7 +351,7 @@ async fn a_job_listed_five_times_is_written_once() {
     let mut rig = rig(&cfg).await;
     let report = rig
         .reconciler
-        .cycle(&cfg, chrono::Utc::now(), CycleMode::default())
+        .cycle(&cfg, chrono::Utc::now())
         .await
         .expect("cycle");
     assert_eq!(report.listed, 2, "{}", report.summary());

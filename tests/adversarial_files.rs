@@ -73,12 +73,12 @@ async fn the_reload_gauge_follows_the_file_on_disk() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s3prio.toml");
     std::fs::write(&path, good(500)).unwrap();
-    let (mut source, cfg) = ConfigSource::load(&path).unwrap();
+    let (mut source, cfg) = ConfigSource::load(&path, Default::default()).unwrap();
     let (tx, rx) = watch::channel(Arc::new(cfg));
     let m = Metrics::new();
     macro_rules! reload {
         ($trigger:expr) => {
-            source.reload(&tx, &m, false, $trigger).await
+            source.reload(&tx, &m, $trigger).await
         };
     }
     assert_eq!(reload!(Trigger::Watch), ReloadOutcome::Unchanged);
@@ -133,7 +133,7 @@ async fn a_file_that_is_not_utf8_is_refused_by_check_run_and_reload_alike() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s3prio.toml");
     std::fs::write(&path, good(500)).unwrap();
-    let (mut source, cfg) = ConfigSource::load(&path).unwrap();
+    let (mut source, cfg) = ConfigSource::load(&path, Default::default()).unwrap();
     let (tx, rx) = watch::channel(Arc::new(cfg));
     let m = Metrics::new();
 
@@ -156,7 +156,7 @@ async fn a_file_that_is_not_utf8_is_refused_by_check_run_and_reload_alike() {
     assert!(err.contains(&located), "{err}");
 
     assert_eq!(
-        source.reload(&tx, &m, false, Trigger::Signal).await,
+        source.reload(&tx, &m, Trigger::Signal).await,
         ReloadOutcome::Rejected
     );
     assert_eq!(gauge(&m), 0);

@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::Utc;
 use common::*;
 use s3prio::emulator::{JobSpec, JobStatus};
-use s3prio::reconcile::{CycleMode, CycleStop};
+use s3prio::reconcile::CycleStop;
 
 const URGENT_RULE: &str = r#"
 [[rules]]
@@ -41,11 +41,7 @@ action = { set = 500 }
     ));
     let mut rig = rig(&cfg).await;
     emu.reset_stats();
-    let first = rig
-        .reconciler
-        .cycle(&cfg, Utc::now(), CycleMode::default())
-        .await
-        .unwrap();
+    let first = rig.reconciler.cycle(&cfg, Utc::now()).await.unwrap();
     assert_eq!(first.written, 30, "{}", first.summary());
     for id in &raise {
         assert_eq!(priority(&emu, id), 500);
@@ -60,11 +56,7 @@ action = { set = 500 }
         // Longer than tags_ttl: nothing the policy reads is a tag, so nothing is re-read.
         tokio::time::sleep(Duration::from_millis(1200)).await;
         emu.reset_stats();
-        let r = rig
-            .reconciler
-            .cycle(&cfg, Utc::now(), CycleMode::default())
-            .await
-            .unwrap();
+        let r = rig.reconciler.cycle(&cfg, Utc::now()).await.unwrap();
         let s = emu.stats();
         assert_eq!(r.written, 0);
         assert_eq!(
@@ -103,11 +95,7 @@ async fn a_new_urgent_job_is_written_in_the_first_cycle_that_lists_it_during_a_l
         &format!("[reconcile]\ntags_ttl = \"1s\"\ntags_refresh_share = 1.0\n{URGENT_RULE}"),
     ));
     let mut rig = rig(&cfg).await;
-    let first = rig
-        .reconciler
-        .cycle(&cfg, Utc::now(), CycleMode::default())
-        .await
-        .unwrap();
+    let first = rig.reconciler.cycle(&cfg, Utc::now()).await.unwrap();
     assert_eq!((first.listed, first.written), (2000, 0));
     // Every job's tags are now due for a refresh; a new urgent job arrives.
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -133,11 +121,8 @@ async fn a_new_urgent_job_is_written_in_the_first_cycle_that_lists_it_during_a_l
             reads
         }
     };
-    let (report, reads_at_write) = tokio::join!(
-        rig.reconciler
-            .cycle_until(&cfg, Utc::now(), CycleMode::default(), stop),
-        watcher
-    );
+    let (report, reads_at_write) =
+        tokio::join!(rig.reconciler.cycle_until(&cfg, Utc::now(), stop), watcher);
     let report = report.unwrap();
     let s = emu.stats();
     println!(
@@ -172,27 +157,18 @@ async fn a_tag_edit_is_picked_up_within_the_refresh_interval() {
         ),
     ));
     let mut rig = rig(&cfg).await;
-    rig.reconciler
-        .cycle(&cfg, Utc::now(), CycleMode::default())
-        .await
-        .unwrap();
+    rig.reconciler.cycle(&cfg, Utc::now()).await.unwrap();
     // Unchanged reads grow the interval to tags_ttl_max.
     for _ in 0..4 {
         tokio::time::sleep(Duration::from_millis(1100)).await;
-        rig.reconciler
-            .cycle(&cfg, Utc::now(), CycleMode::default())
-            .await
-            .unwrap();
+        rig.reconciler.cycle(&cfg, Utc::now()).await.unwrap();
     }
     let edited = tokio::time::Instant::now();
     emu.set_tags_direct(ACCOUNT, &ids[7], vec![tag("urgent", "true")]);
     // Cycles every 200 ms: the edit is seen within tags_ttl_max (2 s) plus one cycle.
     let mut seen = None;
     for _ in 0..20 {
-        rig.reconciler
-            .cycle(&cfg, Utc::now(), CycleMode::default())
-            .await
-            .unwrap();
+        rig.reconciler.cycle(&cfg, Utc::now()).await.unwrap();
         if priority(&emu, &ids[7]) == 900 {
             seen = Some(edited.elapsed());
             break;
@@ -212,26 +188,16 @@ async fn a_forced_refresh_picks_up_a_tag_edit_at_once() {
     // The default tags_ttl (10 minutes): without a forced refresh the edit would wait.
     let cfg = parse(&config_text(&emu.endpoint_url(), 200.0, URGENT_RULE));
     let mut rig = rig(&cfg).await;
-    rig.reconciler
-        .cycle(&cfg, Utc::now(), CycleMode::default())
-        .await
-        .unwrap();
+    rig.reconciler.cycle(&cfg, Utc::now()).await.unwrap();
     emu.set_tags_direct(ACCOUNT, &ids[3], vec![tag("urgent", "true")]);
     emu.reset_stats();
-    rig.reconciler
-        .cycle(&cfg, Utc::now(), CycleMode::default())
-        .await
-        .unwrap();
+    rig.reconciler.cycle(&cfg, Utc::now()).await.unwrap();
     assert_eq!(priority(&emu, &ids[3]), 100, "cached tags are used");
     assert_eq!(emu.stats().by_operation.get("GetJobTagging"), None);
 
     rig.reconciler.force_tag_refresh();
     emu.reset_stats();
-    let r = rig
-        .reconciler
-        .cycle(&cfg, Utc::now(), CycleMode::default())
-        .await
-        .unwrap();
+    let r = rig.reconciler.cycle(&cfg, Utc::now()).await.unwrap();
     assert_eq!(priority(&emu, &ids[3]), 900, "{}", r.summary());
     let s = emu.stats();
     // Every job's tags read again (and the changed job's once more before its write).
@@ -264,10 +230,7 @@ async fn reads_give_way_to_writes_but_keep_their_share() {
             }
         }
     };
-    let (report, ()) = tokio::join!(
-        rig.reconciler.cycle(&cfg, Utc::now(), CycleMode::default()),
-        probe
-    );
+    let (report, ()) = tokio::join!(rig.reconciler.cycle(&cfg, Utc::now()), probe);
     let report = report.unwrap();
     assert_eq!(report.written, 200, "{}", report.summary());
     for id in &ids {

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use chrono::{TimeZone, Utc};
 use common::*;
 use s3prio::emulator::{self, EmulatorOptions, Throttle};
-use s3prio::reconcile::CycleMode;
 
 const FILE_STORE: &str = r#"
 [baseline]
@@ -110,11 +109,7 @@ action = {{ set = 900 }}
     let mut rig = rig(&cfg).await;
     emu.reset_stats();
     let now = Utc::now();
-    let first = rig
-        .reconciler
-        .cycle(&cfg, now, CycleMode::default())
-        .await
-        .unwrap();
+    let first = rig.reconciler.cycle(&cfg, now).await.unwrap();
     assert_eq!(first.plan.changes.len(), 0);
     let s = emu.stats();
     println!("first cycle: {:?}", s.by_operation);
@@ -127,11 +122,7 @@ action = {{ set = 900 }}
     assert_eq!(s.total, 1510);
 
     emu.reset_stats();
-    let second = rig
-        .reconciler
-        .cycle(&cfg, now, CycleMode::default())
-        .await
-        .unwrap();
+    let second = rig.reconciler.cycle(&cfg, now).await.unwrap();
     assert_eq!(second.listed, 10_000);
     let s = emu.stats();
     println!("second cycle: {:?}", s.by_operation);
@@ -197,11 +188,7 @@ action = {{ set = 500 }}
     let mut rig = rig(&cfg).await;
     emu.reset_stats();
     let started = Instant::now();
-    let report = rig
-        .reconciler
-        .cycle(&cfg, Utc::now(), CycleMode::default())
-        .await
-        .unwrap();
+    let report = rig.reconciler.cycle(&cfg, Utc::now()).await.unwrap();
     let elapsed = started.elapsed();
     let s = emu.stats();
     let throttled_pct = 100.0 * s.throttled as f64 / s.total as f64;
@@ -258,11 +245,7 @@ action = {{ set = 500 }}
         ),
     ));
     let mut rig = rig(&cfg).await;
-    let report = rig
-        .reconciler
-        .cycle(&cfg, Utc::now(), CycleMode::default())
-        .await
-        .unwrap();
+    let report = rig.reconciler.cycle(&cfg, Utc::now()).await.unwrap();
     let s = emu.stats();
     println!(
         "faults: {} requests, {} InternalServiceException, {} dropped; {}",
@@ -314,10 +297,7 @@ action = {{ set = 500 }}
         }
         removed
     };
-    let (report, removed) = tokio::join!(
-        rig.reconciler.cycle(&cfg, Utc::now(), CycleMode::default()),
-        vanish
-    );
+    let (report, removed) = tokio::join!(rig.reconciler.cycle(&cfg, Utc::now()), vanish);
     let report = report.unwrap();
     let s = emu.stats();
     println!(
@@ -361,11 +341,7 @@ async fn restart_keeps_baselines(baseline_toml: &str) {
     let after = Utc.with_ymd_and_hms(2026, 12, 1, 23, 0, 0).unwrap();
     {
         let mut rig = rig(&cfg).await;
-        let r = rig
-            .reconciler
-            .cycle(&cfg, inside, CycleMode::default())
-            .await
-            .unwrap();
+        let r = rig.reconciler.cycle(&cfg, inside).await.unwrap();
         assert_eq!(r.written, 10);
         for id in &ids[..10] {
             assert_eq!(priority(&emu, id), 900);
@@ -373,11 +349,7 @@ async fn restart_keeps_baselines(baseline_toml: &str) {
         // The process dies here: nothing in memory survives.
     }
     let mut rig = rig(&cfg).await;
-    let r = rig
-        .reconciler
-        .cycle(&cfg, after, CycleMode::default())
-        .await
-        .unwrap();
+    let r = rig.reconciler.cycle(&cfg, after).await.unwrap();
     assert_eq!(r.written, 10, "{}", r.summary());
     for id in &ids {
         assert_eq!(
@@ -407,10 +379,7 @@ async fn tag_store_keeps_the_jobs_other_tags() {
     let cfg = parse(&config_text(&emu.endpoint_url(), 500.0, WINDOW_POLICY));
     let mut rig = rig(&cfg).await;
     let inside = Utc.with_ymd_and_hms(2026, 12, 1, 15, 0, 0).unwrap();
-    rig.reconciler
-        .cycle(&cfg, inside, CycleMode::default())
-        .await
-        .unwrap();
+    rig.reconciler.cycle(&cfg, inside).await.unwrap();
     let job = emu.job(ACCOUNT, &ids[0]).unwrap();
     let tags: std::collections::BTreeMap<_, _> = job
         .tags
@@ -438,18 +407,11 @@ async fn manual_change(on_manual_change: &str) -> (i32, usize) {
     ));
     let mut rig = rig(&cfg).await;
     let inside = Utc.with_ymd_and_hms(2026, 12, 1, 15, 0, 0).unwrap();
-    rig.reconciler
-        .cycle(&cfg, inside, CycleMode::default())
-        .await
-        .unwrap();
+    rig.reconciler.cycle(&cfg, inside).await.unwrap();
     assert_eq!(priority(&emu, &ids[0]), 900);
     // An operator sets one job by hand.
     emu.set_priority_direct(ACCOUNT, &ids[0], 333);
-    let r = rig
-        .reconciler
-        .cycle(&cfg, inside, CycleMode::default())
-        .await
-        .unwrap();
+    let r = rig.reconciler.cycle(&cfg, inside).await.unwrap();
     let p = priority(&emu, &ids[0]);
     emu.shutdown().await;
     (p, r.plan.hands_off.len())
@@ -481,11 +443,7 @@ async fn ignore_tag_takes_a_job_out_of_management() {
     let cfg = parse(&config_text(&emu.endpoint_url(), 500.0, WINDOW_POLICY));
     let mut rig = rig(&cfg).await;
     let inside = Utc.with_ymd_and_hms(2026, 12, 1, 15, 0, 0).unwrap();
-    let r = rig
-        .reconciler
-        .cycle(&cfg, inside, CycleMode::default())
-        .await
-        .unwrap();
+    let r = rig.reconciler.cycle(&cfg, inside).await.unwrap();
     assert_eq!(r.written, 2);
     assert_eq!(priority(&emu, &ids[1]), 120);
     emu.shutdown().await;
@@ -514,11 +472,7 @@ action = {{ set = 500 }}
     ));
     let mut rig = rig(&cfg).await;
     emu.reset_stats();
-    let r = rig
-        .reconciler
-        .cycle(&cfg, Utc::now(), CycleMode::default())
-        .await
-        .unwrap();
+    let r = rig.reconciler.cycle(&cfg, Utc::now()).await.unwrap();
     let blocked = r.plan.blocked.as_ref().expect("blocked");
     assert_eq!((blocked.would_change, blocked.limit), (300, 50));
     assert_eq!(r.written, 0);
@@ -547,11 +501,7 @@ async fn dry_run_writes_nothing() {
     let mut rig = rig(&cfg).await;
     let mut events = rig.audit.subscribe();
     emu.reset_stats();
-    let r = rig
-        .reconciler
-        .cycle(&cfg, Utc::now(), CycleMode::default())
-        .await
-        .unwrap();
+    let r = rig.reconciler.cycle(&cfg, Utc::now()).await.unwrap();
     assert_eq!(r.plan.changes.len(), 20);
     assert_eq!(r.written, 0);
     let s = emu.stats();

@@ -9,11 +9,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
 use chrono::{DateTime, Datelike, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::America::New_York;
 use tokio_util::sync::CancellationToken;
 
+use super::Error;
 use crate::aws::ClientOverrides;
 use crate::cli::DemoArgs;
 use crate::daemon::{self, Clock, DaemonOptions, Shared};
@@ -45,8 +45,9 @@ pub fn demo_start(now: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// Rewrites the demo config to point at the emulator and keep its state in `dir`.
-fn demo_config(text: &str, endpoint: &str, dir: &std::path::Path) -> anyhow::Result<String> {
-    let mut doc: toml::Table = toml::from_str(text).context("the demo config is not valid TOML")?;
+fn demo_config(text: &str, endpoint: &str, dir: &std::path::Path) -> Result<String, Error> {
+    let mut doc: toml::Table =
+        toml::from_str(text).map_err(|e| Error::failed("the demo config is not valid TOML", e))?;
     if let Some(toml::Value::Array(targets)) = doc.get_mut("targets") {
         for t in targets {
             if let toml::Value::Table(t) = t {
@@ -63,15 +64,14 @@ fn demo_config(text: &str, endpoint: &str, dir: &std::path::Path) -> anyhow::Res
             toml::Value::String(dir.join("state.json").display().to_string()),
         );
     }
-    Ok(toml::to_string(&doc)?)
+    toml::to_string(&doc).map_err(|e| Error::failed("writing the demo config", e))
 }
 
-pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
+pub async fn run(args: &DemoArgs) -> Result<(), Error> {
     let limit = args.duration;
     let text = match &args.config {
-        Some(p) => {
-            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
-        }
+        Some(p) => std::fs::read_to_string(p)
+            .map_err(|e| Error::failed(&format!("reading {}", p.display()), e))?,
         None => DEMO_CONFIG.to_string(),
     };
     crate::telemetry::logging::init(crate::telemetry::logging::Format::Text, Some("warn"));
@@ -84,12 +84,14 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
         ..Default::default()
     })
     .await
-    .context("starting the emulator")?;
+    .map_err(|e| Error::failed("starting the emulator", e))?;
 
     let dir: PathBuf = std::env::temp_dir().join(format!("s3prio-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
+    let writing = |e: std::io::Error| Error::failed(&format!("writing {}", dir.display()), e);
+    std::fs::create_dir_all(&dir).map_err(writing)?;
     let config_path = dir.join("demo.toml");
-    std::fs::write(&config_path, demo_config(&text, &emu.endpoint_url(), &dir)?)?;
+    std::fs::write(&config_path, demo_config(&text, &emu.endpoint_url(), &dir)?)
+        .map_err(writing)?;
 
     let start = demo_start(Utc::now());
     let clock = Clock::time_lapse(start, SPEED);
@@ -166,7 +168,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let stats = emu.stats();
     emu.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
-    result.map_err(|e| anyhow::anyhow!("{e}"))?;
+    result?;
     println!(
         "\nstopped: {changes} priority changes; the emulator served {} requests ({} throttled)",
         stats.total, stats.throttled

@@ -14,40 +14,14 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::progress::Printer;
+use super::Error;
 use crate::aws::{ClientOverrides, MemoryStore};
 use crate::cli::{ApplyArgs, ExplainArgs, OutputFormat, PlanArgs, ProgressArg};
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::model::ObservedJob;
 use crate::plan;
-use crate::reconcile::{build_reconcilers, CycleMode, CycleStop, TargetReconciler, Wiring};
+use crate::reconcile::{build_reconcilers, CycleStop, TargetReconciler, Wiring};
 use crate::telemetry::{Audit, Heartbeat, Metrics};
-
-/// A live command failed.
-#[derive(Debug, thiserror::Error)]
-pub enum LiveError {
-    #[error("{0}")]
-    Config(#[from] ConfigError),
-    #[error("{0}")]
-    Store(#[from] crate::aws::memory::StoreError),
-    /// One or more targets failed; the text is the per-target summary.
-    #[error("{0}")]
-    Targets(String),
-    #[error("{0}")]
-    NotFound(String),
-    /// Ctrl-C: what was done and what was not.
-    #[error("{0}")]
-    Interrupted(String),
-}
-
-impl LiveError {
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            LiveError::Config(_) | LiveError::Store(_) => 78,
-            LiveError::Interrupted(_) => 130,
-            _ => 1,
-        }
-    }
-}
 
 /// The config and a reconciler per target that could be set up.
 struct Session {
@@ -58,7 +32,7 @@ struct Session {
     shutdown: CancellationToken,
 }
 
-async fn session(cfg: Config, overrides: &ClientOverrides) -> Result<Session, LiveError> {
+async fn session(cfg: Config, overrides: &ClientOverrides) -> Result<Session, Error> {
     let store = Arc::new(MemoryStore::open(&cfg.baseline)?);
     let metrics = Arc::new(Metrics::new());
     let shutdown = CancellationToken::new();
@@ -124,11 +98,7 @@ pub async fn apply(
     args: &ApplyArgs,
     cfg: Config,
     overrides: &ClientOverrides,
-) -> Result<String, LiveError> {
-    let mut cfg = cfg;
-    if args.dry_run {
-        cfg.reconcile.dry_run = true;
-    }
+) -> Result<String, Error> {
     let mut s = session(cfg, overrides).await?;
     let printer = s.printer(args.progress, true);
     let stops: Vec<CycleStop> = s.recs.iter().map(|_| CycleStop::default()).collect();
@@ -138,7 +108,7 @@ pub async fn apply(
         s.recs
             .iter_mut()
             .zip(&stops)
-            .map(|(rec, stop)| rec.cycle_until(cfg, now, CycleMode::default(), stop.clone())),
+            .map(|(rec, stop)| rec.cycle_until(cfg, now, stop.clone())),
     );
     let (results, interrupted) = until_interrupted(work, || {
         stops.iter().for_each(CycleStop::abandon);
@@ -159,7 +129,7 @@ pub async fn apply(
         }
     }
     if interrupted {
-        return Err(LiveError::Interrupted(format!(
+        return Err(Error::Interrupted(format!(
             "interrupted: the changes written are in the lines below (and in the audit log); no other change was made\n{}",
             lines.join("\n")
         )));
@@ -168,7 +138,7 @@ pub async fn apply(
         Ok(lines.join("\n"))
     } else {
         lines.extend(s.failed.iter().map(|f| format!("FAILED: {f}")));
-        Err(LiveError::Targets(lines.join("\n")))
+        Err(Error::Targets(lines.join("\n")))
     }
 }
 
@@ -177,7 +147,7 @@ pub async fn plan(
     args: &PlanArgs,
     cfg: Config,
     overrides: &ClientOverrides,
-) -> Result<String, LiveError> {
+) -> Result<String, Error> {
     let now = args.at.unwrap_or_else(Utc::now);
     let mut s = session(cfg, overrides).await?;
     let (jobs, mut errors) = match &args.job {
@@ -196,7 +166,7 @@ pub async fn plan(
     };
     if !errors.is_empty() {
         let failed: Vec<String> = errors.iter().map(|e| format!("FAILED: {e}")).collect();
-        return Err(LiveError::Targets(format!("{out}\n{}", failed.join("\n"))));
+        return Err(Error::Targets(format!("{out}\n{}", failed.join("\n"))));
     }
     if !out.ends_with('\n') {
         out.push('\n');
@@ -209,7 +179,7 @@ async fn every_job(
     s: &mut Session,
     progress: ProgressArg,
     now: DateTime<Utc>,
-) -> Result<(Vec<ObservedJob>, Vec<String>), LiveError> {
+) -> Result<(Vec<ObservedJob>, Vec<String>), Error> {
     let printer = s.printer(progress, false);
     let cfg = &s.cfg;
     let work = futures_util::future::join_all(s.recs.iter_mut().map(|rec| rec.observe(cfg, now)));
@@ -231,7 +201,7 @@ async fn every_job(
         })
         .collect();
     if interrupted {
-        return Err(LiveError::Interrupted(format!(
+        return Err(Error::Interrupted(format!(
             "interrupted: no plan (it would be incomplete); nothing was changed, plan never writes\n{}",
             progress.join("\n")
         )));
@@ -248,7 +218,7 @@ async fn every_job(
 }
 
 /// One job, from whichever target holds it.
-async fn one_job(s: &Session, id: &str) -> Result<(Vec<ObservedJob>, Vec<String>), LiveError> {
+async fn one_job(s: &Session, id: &str) -> Result<(Vec<ObservedJob>, Vec<String>), Error> {
     let mut errors = Vec::new();
     for rec in &s.recs {
         match rec.observe_job(&s.cfg, id).await {
@@ -258,7 +228,7 @@ async fn one_job(s: &Session, id: &str) -> Result<(Vec<ObservedJob>, Vec<String>
         }
     }
     if errors.is_empty() {
-        return Err(LiveError::NotFound(no_such_job(s, id)));
+        return Err(Error::NotFound(no_such_job(s, id)));
     }
     Ok((Vec::new(), errors))
 }
@@ -289,12 +259,12 @@ pub async fn explain(
     args: &ExplainArgs,
     cfg: Config,
     overrides: &ClientOverrides,
-) -> Result<String, LiveError> {
+) -> Result<String, Error> {
     let s = session(cfg, overrides).await?;
     let now = args.at.unwrap_or_else(Utc::now);
     let (jobs, errors) = one_job(&s, &args.job_id).await?;
     let Some(obs) = jobs.into_iter().next() else {
-        return Err(LiveError::Targets(
+        return Err(Error::Targets(
             errors
                 .iter()
                 .map(|e| format!("FAILED: {e}"))

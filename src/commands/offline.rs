@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use anyhow::Context as _;
 use chrono::{DateTime, Duration as ChronoDuration, SecondsFormat, Utc};
 
+use super::Error;
 use crate::cli::{CheckArgs, ExplainArgs, OutputFormat, PlanArgs};
 use crate::config::{self, Cadence, Config, ConfigError, Warning};
 use crate::duration::format_duration;
@@ -174,7 +174,7 @@ pub fn summary(origin: &str, cfg: &Config) -> String {
 }
 
 /// `plan --jobs SNAPSHOT`: the changes the policy would make to the snapshot's jobs.
-pub fn plan_snapshot(args: &PlanArgs, jobs_path: &Path) -> anyhow::Result<String> {
+pub fn plan_snapshot(args: &PlanArgs, jobs_path: &Path) -> Result<String, Error> {
     let cfg = config::load(&args.config)?;
     let jobs = snapshot::load(jobs_path)?;
     let now = args.at.unwrap_or_else(Utc::now);
@@ -185,27 +185,34 @@ pub fn plan_snapshot(args: &PlanArgs, jobs_path: &Path) -> anyhow::Result<String
             plan::render_table(&planned),
             plan::render_next_boundary(&cfg.policy, now)
         ),
-        OutputFormat::Json => {
-            serde_json::to_string_pretty(&planned).context("rendering the plan as JSON")?
-        }
+        OutputFormat::Json => serde_json::to_string_pretty(&planned)
+            .map_err(|e| Error::failed("rendering the plan as JSON", e))?,
     })
 }
 
 /// `explain --jobs SNAPSHOT JOB_ID`: every rule with each condition's result for one job.
-pub fn explain_snapshot(args: &ExplainArgs, jobs_path: &Path) -> anyhow::Result<String> {
+pub fn explain_snapshot(args: &ExplainArgs, jobs_path: &Path) -> Result<String, Error> {
     let cfg = config::load(&args.config)?;
     let jobs = snapshot::load(jobs_path)?;
     let now = args.at.unwrap_or_else(Utc::now);
     let matching: Vec<_> = jobs.iter().filter(|o| o.job.id == args.job_id).collect();
     let observed = match matching.as_slice() {
         [one] => *one,
-        [] => anyhow::bail!("job `{}` is not in {}", args.job_id, jobs_path.display()),
-        many => anyhow::bail!(
-            "job id `{}` is in {} targets of {}: ids must be unique for explain",
-            args.job_id,
-            many.len(),
-            jobs_path.display()
-        ),
+        [] => {
+            return Err(Error::NotFound(format!(
+                "job `{}` is not in {}",
+                args.job_id,
+                jobs_path.display()
+            )))
+        }
+        many => {
+            return Err(Error::Failed(format!(
+                "job id `{}` is in {} targets of {}: ids must be unique for explain",
+                args.job_id,
+                many.len(),
+                jobs_path.display()
+            )))
+        }
     };
     let baseline = observed
         .memory

@@ -2,6 +2,7 @@
 //! errors and the JSON Schema. See `docs/policy.md` and `config/s3prio.example.toml`.
 
 mod error;
+mod overrides;
 mod raw;
 mod validate;
 mod warnings;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::{did_you_mean, display_path, ConfigError, Located, PathSeg, Warning};
+pub use overrides::Overrides;
 pub use raw::{LogFormat, RawConfig, StoreKind};
 
 use crate::model::JobStatus;
@@ -201,9 +203,14 @@ pub fn decode<'a>(bytes: &'a [u8], origin: &str) -> Result<&'a str, ConfigError>
 
 /// Reads and validates the config file at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    load_with(path, Overrides::default())
+}
+
+/// [`load`], with the command line's overrides applied.
+pub fn load_with(path: &Path, overrides: Overrides) -> Result<Config, ConfigError> {
     let bytes = read_bytes(path)?;
     let origin = path.display().to_string();
-    parse(decode(&bytes, &origin)?, &origin)
+    Ok(overrides.apply(parse(decode(&bytes, &origin)?, &origin)?))
 }
 
 /// Parses and validates config text; `origin` names it in error messages (usually the path).

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 pub use clock::Clock;
 
 use crate::aws::{ClientOverrides, MemoryStore};
-use crate::config::{Cadence, Config, ConfigError};
+use crate::config::{Cadence, Config, ConfigError, Overrides};
 use crate::reconcile::liveness_bound;
 use crate::telemetry::http::{HttpLimits, HttpOptions};
 use crate::telemetry::{Audit, Health, Heartbeat, Metrics};
@@ -51,17 +51,6 @@ pub enum DaemonError {
     Signals(std::io::Error),
     #[error("{}: error: cannot use the bearer token file of [http] reconcile_token_file: {reason}", path.display())]
     Token { path: PathBuf, reason: String },
-}
-
-impl DaemonError {
-    /// Exit status: 78 (EX_CONFIG) for what only an operator can fix, so systemd does not
-    /// restart-loop on it; 1 otherwise.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            DaemonError::Config(_) | DaemonError::Store(_) | DaemonError::Token { .. } => 78,
-            _ => 1,
-        }
-    }
 }
 
 /// What the daemon shares with its embedder (the `run` and `demo` commands, tests).
@@ -131,17 +120,13 @@ fn status_line(cfg: &Config) -> String {
     )
 }
 
-/// Loads the config at start (with the `--dry-run` flag applied), off the runtime's threads:
+/// Loads the config at start (with the command line's overrides), off the runtime's threads:
 /// the same read and parse as `check`. Errors carry file:line:col.
 pub async fn load_config(
     path: &std::path::Path,
-    dry_run: bool,
+    overrides: Overrides,
 ) -> Result<(reload::ConfigSource, Config), ConfigError> {
-    let (source, mut cfg) = reload::ConfigSource::load_async(path).await?;
-    if dry_run {
-        cfg.reconcile.dry_run = true;
-    }
-    Ok((source, cfg))
+    reload::ConfigSource::load_async(path, overrides).await
 }
 
 /// The longest bearer token file read (a token is one line).
@@ -200,7 +185,10 @@ pub async fn run(
     } else {
         None
     };
-    let (source, cfg) = load_config(&opts.config_path, opts.dry_run).await?;
+    let overrides = Overrides {
+        dry_run: opts.dry_run,
+    };
+    let (source, cfg) = load_config(&opts.config_path, overrides).await?;
     run_loaded(opts, source, cfg, signals, shared, shutdown).await
 }
 
@@ -304,12 +292,7 @@ pub async fn run_loaded(
         }
     };
     source
-        .reload(
-            &cfg_tx,
-            &shared.metrics,
-            opts.dry_run,
-            reload::Trigger::Watch,
-        )
+        .reload(&cfg_tx, &shared.metrics, reload::Trigger::Watch)
         .await;
     set_ready_age(&cfg_tx);
     notify::ready(&status_line(&cfg_rx.borrow()));
@@ -335,21 +318,21 @@ pub async fn run_loaded(
                 if let Some(w) = watcher.as_mut() {
                     w.refresh();
                 }
-                source.reload(&cfg_tx, &shared.metrics, opts.dry_run, reload::Trigger::Watch).await;
+                source.reload(&cfg_tx, &shared.metrics, reload::Trigger::Watch).await;
                 set_ready_age(&cfg_tx);
             }
             _ = recheck.tick() => {
                 if let Some(w) = watcher.as_mut() {
                     w.refresh();
                 }
-                source.reload(&cfg_tx, &shared.metrics, opts.dry_run, reload::Trigger::Watch).await;
+                source.reload(&cfg_tx, &shared.metrics, reload::Trigger::Watch).await;
                 set_ready_age(&cfg_tx);
             }
             sig = async { match signals.as_mut() { Some(s) => s.next().await, None => std::future::pending().await } } => {
                 match sig {
                     Sig::Hup => {
                         tracing::info!("SIGHUP: reloading the config");
-                        source.reload(&cfg_tx, &shared.metrics, opts.dry_run, reload::Trigger::Signal).await;
+                        source.reload(&cfg_tx, &shared.metrics, reload::Trigger::Signal).await;
                         set_ready_age(&cfg_tx);
                     }
                     Sig::Usr1 => {

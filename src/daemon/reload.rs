@@ -21,7 +21,7 @@ use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache};
 use tokio::sync::{mpsc, watch};
 
 use super::notify as sd;
-use crate::config::{self, Config, ConfigError};
+use crate::config::{self, Config, ConfigError, Overrides, Target};
 use crate::telemetry::Metrics;
 
 /// How often the file is looked at without an event: the gauge stays true where no watch
@@ -71,6 +71,8 @@ enum Seen {
 #[derive(Debug)]
 pub struct ConfigSource {
     pub path: PathBuf,
+    /// Applied to every parse, so a reloaded config keeps the command line's settings.
+    overrides: Overrides,
     running: u64,
     seen: Seen,
 }
@@ -97,13 +99,14 @@ async fn off_runtime<T: Send + 'static>(
 impl ConfigSource {
     /// Loads the config at start: one read, one parse, the same as `check` (blocking; see
     /// [`ConfigSource::load_async`]).
-    pub fn load(path: &Path) -> Result<(Self, Config), ConfigError> {
+    pub fn load(path: &Path, overrides: Overrides) -> Result<(Self, Config), ConfigError> {
         let bytes = config::read_bytes(path)?;
         let origin = path.display().to_string();
-        let cfg = config::parse(config::decode(&bytes, &origin)?, &origin)?;
+        let cfg = overrides.apply(config::parse(config::decode(&bytes, &origin)?, &origin)?);
         Ok((
             ConfigSource {
                 path: path.to_path_buf(),
+                overrides,
                 running: content_hash(&bytes),
                 seen: Seen::InForce,
             },
@@ -112,9 +115,12 @@ impl ConfigSource {
     }
 
     /// [`ConfigSource::load`] off the runtime's threads.
-    pub async fn load_async(path: &Path) -> Result<(Self, Config), ConfigError> {
+    pub async fn load_async(
+        path: &Path,
+        overrides: Overrides,
+    ) -> Result<(Self, Config), ConfigError> {
         let p = path.to_path_buf();
-        off_runtime(path, move || ConfigSource::load(&p)).await
+        off_runtime(path, move || ConfigSource::load(&p, overrides)).await
     }
 
     /// Re-reads the file; swaps the config in `tx` if it changed and is valid, and sets the
@@ -123,7 +129,6 @@ impl ConfigSource {
         &mut self,
         tx: &watch::Sender<Arc<Config>>,
         metrics: &Metrics,
-        dry_run_flag: bool,
         trigger: Trigger,
     ) -> ReloadOutcome {
         let gauge = &metrics.config_last_reload_successful;
@@ -161,10 +166,8 @@ impl ConfigSource {
         })
         .await;
         let outcome = match parsed {
-            Ok(mut new) => {
-                if dry_run_flag {
-                    new.reconcile.dry_run = true;
-                }
+            Ok(new) => {
+                let new = self.overrides.apply(new);
                 let old = tx.borrow().clone();
                 for note in restart_needed(&old, &new) {
                     tracing::warn!(setting = %note, "this setting changed in the file but only takes effect after a restart; the running value is kept");
@@ -190,7 +193,30 @@ impl ConfigSource {
     }
 }
 
-/// Settings the running daemon cannot change live.
+/// What names a target's connection: a change here means a new client, so it waits for a
+/// restart.
+type Identity<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, Option<&'a str>);
+
+fn target_identity(t: &Target) -> Identity<'_> {
+    (
+        &t.name,
+        &t.account_id,
+        &t.region,
+        t.endpoint_url.as_deref(),
+        t.role_arn.as_deref(),
+    )
+}
+
+fn targets_differ(old: &Config, new: &Config) -> bool {
+    old.targets.len() != new.targets.len()
+        || old
+            .targets
+            .iter()
+            .zip(&new.targets)
+            .any(|(a, b)| target_identity(a) != target_identity(b))
+}
+
+/// Settings the running daemon cannot change live, named for the log.
 pub fn restart_needed(old: &Config, new: &Config) -> Vec<String> {
     let mut out = Vec::new();
     if old.http.listen != new.http.listen {
@@ -205,21 +231,7 @@ pub fn restart_needed(old: &Config, new: &Config) -> Vec<String> {
     {
         out.push("baseline (store, state_file, tag_prefix)".into());
     }
-    let names = |c: &Config| {
-        c.targets
-            .iter()
-            .map(|t| {
-                (
-                    t.name.clone(),
-                    t.account_id.clone(),
-                    t.region.clone(),
-                    t.endpoint_url.clone(),
-                    t.role_arn.clone(),
-                )
-            })
-            .collect::<Vec<_>>()
-    };
-    if names(old) != names(new) {
+    if targets_differ(old, new) {
         out.push("targets (names, accounts, regions, endpoints, roles)".into());
     }
     if old.log.format != new.log.format {
@@ -233,7 +245,7 @@ fn keep_restart_only(old: &Config, mut new: Config) -> Config {
     new.http = old.http.clone();
     new.baseline = old.baseline.clone();
     new.log = old.log.clone();
-    if !restart_needed_targets(old, &new) {
+    if !targets_differ(old, &new) {
         return new;
     }
     // Targets added, removed or re-pointed: keep the running set, take the new rate limits
@@ -242,23 +254,12 @@ fn keep_restart_only(old: &Config, mut new: Config) -> Config {
     for t in &mut targets {
         if let Some(n) = new.targets.iter().find(|n| n.name == t.name) {
             t.rate_limit = n.rate_limit.clone();
-            t.backoff = n.backoff.clone();
+            t.backoff = n.backoff;
             t.request_timeout = n.request_timeout;
         }
     }
     new.targets = targets;
     new
-}
-
-fn restart_needed_targets(old: &Config, new: &Config) -> bool {
-    old.targets.len() != new.targets.len()
-        || old.targets.iter().zip(&new.targets).any(|(a, b)| {
-            a.name != b.name
-                || a.account_id != b.account_id
-                || a.region != b.region
-                || a.endpoint_url != b.endpoint_url
-                || a.role_arn != b.role_arn
-        })
 }
 
 /// Watches the config file for changes.

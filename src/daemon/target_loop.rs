@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::{notify, status_line, Clock, OnDemand, Shared};
 use crate::aws::{ClientOverrides, MemoryStore};
 use crate::config::{Cadence, Config, Target};
-use crate::reconcile::{liveness_bound, CycleMode, CycleStop, TargetReconciler, Wiring};
+use crate::reconcile::{liveness_bound, CycleStop, TargetReconciler, Wiring};
 use crate::telemetry::{Heartbeat, Metrics};
 
 /// How long after a window boundary the loop wakes (the boundary instant itself is inside the
@@ -206,36 +206,28 @@ async fn run(mut l: TargetLoop) {
     }
 }
 
-/// Builds the target's client; a failure is counted and retried after `SETUP_RETRY`.
+/// Builds the target's reconciler; a failure counts as a failed cycle and is retried after
+/// `SETUP_RETRY` (`connect` counts and logs the credential error itself).
 async fn setup(l: &TargetLoop, target: &Target) -> Option<TargetReconciler> {
-    let labels = Metrics::target(&l.target_name);
-    match crate::aws::build_client(target, &l.overrides).await {
-        Ok(client) => Some(TargetReconciler::new(
-            target.clone(),
-            client,
-            Wiring {
-                store: l.store.clone(),
-                metrics: l.shared.metrics.clone(),
-                audit: l.shared.audit.clone(),
-                shutdown: l.shutdown.clone(),
-                heartbeat: l.heartbeat.clone(),
-            },
-        )),
+    let wiring = Wiring {
+        store: l.store.clone(),
+        metrics: l.shared.metrics.clone(),
+        audit: l.shared.audit.clone(),
+        shutdown: l.shutdown.clone(),
+        heartbeat: l.heartbeat.clone(),
+    };
+    match crate::reconcile::connect(target, &l.overrides, wiring).await {
+        Ok(rec) => Some(rec),
         Err(e) => {
             l.shared
                 .metrics
-                .credential_errors
-                .get_or_create(&labels)
-                .inc();
-            l.shared
-                .metrics
                 .reconcile_failures
-                .get_or_create(&labels)
+                .get_or_create(&Metrics::target(&l.target_name))
                 .inc();
             l.shared
                 .health
                 .cycle_finished(&l.target_name, Err(e.to_string()));
-            tracing::error!(target_name = %l.target_name, error = %e, "target unavailable; retrying in {:?}", SETUP_RETRY);
+            tracing::info!(target_name = %l.target_name, retry_in = ?SETUP_RETRY, "retrying the target's set-up");
             None
         }
     }
@@ -252,7 +244,7 @@ async fn cycle(
     tracing::debug!(target_name = %l.target_name, %now, "cycle starts");
     let refused_before = credential_errors(l);
     let stop = CycleStop::default();
-    let run = rec.cycle_until(cfg, now, CycleMode::default(), stop.clone());
+    let run = rec.cycle_until(cfg, now, stop.clone());
     tokio::pin!(run);
     let mut woke = None;
     let result = loop {

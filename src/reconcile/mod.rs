@@ -42,8 +42,8 @@ use calls::Io;
 use pipeline::{Pipeline, Rules};
 
 pub use progress::{CycleProgress, ProgressSnapshot};
-pub use report::{CycleError, CycleMode, CycleReport, CycleStop};
-pub use wiring::{build_reconcilers, liveness_bound, Wiring, CREDENTIALS_TIMEOUT};
+pub use report::{CycleError, CycleReport, CycleStop};
+pub use wiring::{build_reconcilers, connect, liveness_bound, Wiring, CREDENTIALS_TIMEOUT};
 pub use writer::next_memory;
 
 /// The long-lived state of one target: its client, pace, and what it knows of the jobs.
@@ -155,15 +155,7 @@ impl TargetReconciler {
         config: &Config,
         now: DateTime<Utc>,
     ) -> Result<(Vec<ObservedJob>, usize), CycleError> {
-        let run = self
-            .run(
-                config,
-                now,
-                CycleMode::default(),
-                CycleStop::default(),
-                true,
-            )
-            .await?;
+        let run = self.run(config, now, CycleStop::default(), true).await?;
         // Jobs whose needed reads failed or vanished sit out.
         let jobs = run
             .jobs
@@ -209,10 +201,8 @@ impl TargetReconciler {
         &mut self,
         config: &Config,
         now: DateTime<Utc>,
-        mode: CycleMode,
     ) -> Result<CycleReport, CycleError> {
-        self.cycle_until(config, now, mode, CycleStop::default())
-            .await
+        self.cycle_until(config, now, CycleStop::default()).await
     }
 
     /// [`TargetReconciler::cycle`] that ends early when `stop` says so.
@@ -220,11 +210,10 @@ impl TargetReconciler {
         &mut self,
         config: &Config,
         now: DateTime<Utc>,
-        mode: CycleMode,
         stop: CycleStop,
     ) -> Result<CycleReport, CycleError> {
         let started = Instant::now();
-        let run = self.run(config, now, mode, stop, false).await?;
+        let run = self.run(config, now, stop, false).await?;
         let report = self.report(run, started);
         if let Some(source) = report.1 {
             return Err(CycleError::Store {
@@ -239,7 +228,6 @@ impl TargetReconciler {
         &mut self,
         config: &Config,
         now: DateTime<Utc>,
-        mode: CycleMode,
         stop: CycleStop,
         observe_only: bool,
     ) -> Result<Run, CycleError> {
@@ -272,7 +260,7 @@ impl TargetReconciler {
             policy: &config.policy,
             now,
             schedule,
-            dry_run: mode.dry_run || r.dry_run,
+            dry_run: r.dry_run,
             observe_only,
             guard: r.max_changes_per_cycle,
             read_share: r.read_share,

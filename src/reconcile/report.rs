@@ -13,13 +13,6 @@ use crate::plan::Plan;
 use crate::telemetry::metrics::JobLabels;
 use crate::telemetry::Metrics;
 
-/// What a cycle may do.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CycleMode {
-    /// Compute and log the changes, write nothing.
-    pub dry_run: bool,
-}
-
 /// Asks a running cycle to end early. Cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub struct CycleStop {

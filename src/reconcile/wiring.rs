@@ -37,7 +37,28 @@ pub struct Wiring {
     pub heartbeat: Arc<Heartbeat>,
 }
 
-/// Builds a reconciler per target (clients checked for credentials up front).
+/// Builds the reconciler of one target: its client, checked once for credentials. A failure is
+/// counted in `s3prio_credential_errors_total` and logged here, once, for every caller.
+pub async fn connect(
+    target: &Target,
+    overrides: &crate::aws::ClientOverrides,
+    wiring: Wiring,
+) -> Result<TargetReconciler, crate::aws::SetupError> {
+    match crate::aws::build_client(target, overrides).await {
+        Ok(client) => Ok(TargetReconciler::new(target.clone(), client, wiring)),
+        Err(e) => {
+            wiring
+                .metrics
+                .credential_errors
+                .get_or_create(&Metrics::target(&target.name))
+                .inc();
+            tracing::error!(target_name = %target.name, error = %e, "target unavailable");
+            Err(e)
+        }
+    }
+}
+
+/// Builds a reconciler per target, each with its own heartbeat (for one-shot commands).
 pub async fn build_reconcilers(
     config: &Config,
     overrides: &crate::aws::ClientOverrides,
@@ -45,30 +66,15 @@ pub async fn build_reconcilers(
 ) -> Vec<Result<TargetReconciler, crate::aws::SetupError>> {
     let mut out = Vec::new();
     for target in &config.targets {
-        let r = crate::aws::build_client(target, overrides)
-            .await
-            .map(|client| {
-                TargetReconciler::new(
-                    target.clone(),
-                    client,
-                    Wiring {
-                        heartbeat: Arc::new(Heartbeat::new(
-                            &format!("target {}", target.name),
-                            liveness_bound(target),
-                        )),
-                        ..wiring.clone()
-                    },
-                )
-            });
-        if let Err(e) = &r {
-            wiring
-                .metrics
-                .credential_errors
-                .get_or_create(&Metrics::target(&target.name))
-                .inc();
-            tracing::error!(target_name = %target.name, error = %e, "target unavailable");
-        }
-        out.push(r);
+        let heartbeat = Arc::new(Heartbeat::new(
+            &format!("target {}", target.name),
+            liveness_bound(target),
+        ));
+        let wiring = Wiring {
+            heartbeat,
+            ..wiring.clone()
+        };
+        out.push(connect(target, overrides, wiring).await);
     }
     out
 }
