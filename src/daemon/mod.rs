@@ -6,23 +6,25 @@ mod cron;
 pub mod notify;
 pub mod on_demand;
 pub mod reload;
+mod signals;
 mod target_loop;
+mod token;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use clock::Clock;
+pub use signals::{Sig, Signals};
 
 use crate::aws::{ClientOverrides, MemoryStore};
 use crate::config::{Cadence, Config, ConfigError, Overrides};
 use crate::reconcile::liveness_bound;
-use crate::telemetry::http::{HttpLimits, HttpOptions};
+use crate::telemetry::http::{HttpLimits, HttpOptions, HttpServer};
 use crate::telemetry::{Audit, Health, Heartbeat, Metrics};
 
 /// On-demand requests (SIGUSR1, `POST /reconcile`): counters the target loops watch.
@@ -129,50 +131,6 @@ pub async fn load_config(
     reload::ConfigSource::load_async(path, overrides).await
 }
 
-/// The longest bearer token file read (a token is one line).
-const MAX_TOKEN_BYTES: u64 = 4096;
-
-/// The bearer token of `POST /reconcile`, from `[http] reconcile_token_file`.
-async fn read_token(path: &std::path::Path) -> Result<String, DaemonError> {
-    let p = path.to_path_buf();
-    let invalid = |reason: String| DaemonError::Token {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let read = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
-        use std::io::Read;
-        if !std::fs::metadata(&p)?.is_file() {
-            return Err(std::io::Error::other("not a regular file"));
-        }
-        let mut bytes = Vec::new();
-        std::fs::File::open(&p)?
-            .take(MAX_TOKEN_BYTES + 1)
-            .read_to_end(&mut bytes)?;
-        Ok(bytes)
-    });
-    let bytes = match tokio::time::timeout(reload::READ_TIMEOUT, read).await {
-        Ok(Ok(Ok(b))) => b,
-        Ok(Ok(Err(e))) => return Err(invalid(e.to_string())),
-        Ok(Err(e)) => return Err(invalid(e.to_string())),
-        Err(_) => return Err(invalid("reading it took too long".into())),
-    };
-    if bytes.len() as u64 > MAX_TOKEN_BYTES {
-        return Err(invalid(format!(
-            "it is larger than {MAX_TOKEN_BYTES} bytes; it should hold one line, the token"
-        )));
-    }
-    let token = String::from_utf8(bytes)
-        .map_err(|_| invalid("it is not UTF-8 text".into()))?
-        .trim()
-        .to_string();
-    if token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(invalid(
-            "the token must be one word of at least 16 characters (e.g. the output of `openssl rand -hex 32`)".into(),
-        ));
-    }
-    Ok(token)
-}
-
 /// Runs until `shutdown` is cancelled (or SIGTERM/SIGINT when `signals` is on). Returns after
 /// the loops stopped, or gave up on in-flight writes after `reconcile.shutdown_timeout`.
 pub async fn run(
@@ -197,14 +155,54 @@ pub async fn run(
 /// fatal; `opts.signals` is then ignored).
 pub async fn run_loaded(
     opts: DaemonOptions,
-    mut source: reload::ConfigSource,
+    source: reload::ConfigSource,
     cfg: Config,
     mut signals: Option<Signals>,
     shared: Shared,
     shutdown: CancellationToken,
 ) -> Result<(), DaemonError> {
     shared.metrics.config_last_reload_successful.set(1);
-    // The state file is read off the runtime's threads, like the config.
+    let store = open_store(&cfg).await?;
+    let (on_demand, _) = watch::channel(OnDemand::default());
+    let gate = on_demand::RequestGate::new(on_demand.clone(), on_demand::MIN_INTERVAL);
+    let http = serve_http(&cfg, &shared, &gate, &shutdown).await?;
+    shared.health.set_config_loaded();
+
+    let shutdown_timeout = cfg.reconcile.shutdown_timeout;
+    let (cfg_tx, cfg_rx) = watch::channel(Arc::new(cfg));
+    let mut loops = spawn_loops(&opts, &cfg_rx, &on_demand, store, &shared, &shutdown);
+    let mut reloader = Reloader {
+        source,
+        cfg_tx,
+        metrics: shared.metrics.clone(),
+        ready_max_age_secs: http.ready_max_age_secs.clone(),
+        watcher: watch_config(&opts.config_path),
+    };
+    // Watching starts before READY=1, and the file is looked at once more, so an edit made
+    // while the daemon started is never missed.
+    reloader.reload(reload::Trigger::Watch).await;
+    let status = status_line(&cfg_rx.borrow());
+    notify::ready(&status);
+    tracing::info!(%status, "s3prio started");
+    if let Some(interval) = notify::watchdog_interval() {
+        loops.spawn(watchdog_task(
+            interval / 2,
+            shared.health.clone(),
+            shutdown.clone(),
+        ));
+    }
+
+    supervise(&mut reloader, signals.as_mut(), &gate, &shutdown).await;
+    notify::stopping();
+    drain(loops, shutdown_timeout).await;
+    drop(reloader);
+    http.join().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Opens the baseline store, reading the state file off the runtime's threads.
+async fn open_store(cfg: &Config) -> Result<Arc<MemoryStore>, DaemonError> {
     let baseline = cfg.baseline.clone();
     let store = tokio::task::spawn_blocking(move || MemoryStore::open(&baseline))
         .await
@@ -214,29 +212,34 @@ pub async fn run_loaded(
                 source: std::io::Error::other(e.to_string()),
             })
         })??;
-    let store = Arc::new(store);
     if cfg.baseline.stores.is_empty() {
         tracing::warn!("no baseline store is configured: baselines are kept in memory only and are lost on restart");
     }
+    Ok(Arc::new(store))
+}
+
+/// Serves /metrics, /healthz, /readyz and `POST /reconcile` (through the daemon's gate).
+async fn serve_http(
+    cfg: &Config,
+    shared: &Shared,
+    gate: &Arc<on_demand::RequestGate>,
+    shutdown: &CancellationToken,
+) -> Result<HttpServer, DaemonError> {
     let reconcile_token = match &cfg.http.reconcile_token_file {
-        Some(path) => Some(read_token(path).await?),
+        Some(path) => Some(token::read_token(path).await?),
         None => None,
     };
-    let (on_demand, _) = watch::channel(OnDemand::default());
-    let gate = on_demand::RequestGate::new(on_demand.clone(), on_demand::MIN_INTERVAL);
+    let gate = gate.clone();
     let http = crate::telemetry::http::serve(
         HttpOptions {
             listen: cfg.http.listen,
-            ready_max_age: ready_max_age(&cfg),
+            ready_max_age: ready_max_age(cfg),
             reconcile_token,
             limits: HttpLimits::default(),
         },
         shared.metrics.clone(),
         shared.health.clone(),
-        {
-            let gate = gate.clone();
-            Arc::new(move |refresh_tags| gate.request(refresh_tags))
-        },
+        Arc::new(move |refresh_tags| gate.request(refresh_tags)),
         shutdown.clone(),
     )
     .await
@@ -245,16 +248,22 @@ pub async fn run_loaded(
         source,
     })?;
     tracing::info!(addr = %http.addr, "serving /metrics, /healthz, /readyz, POST /reconcile");
-    shared.health.set_config_loaded();
+    Ok(http)
+}
 
-    let shutdown_timeout = cfg.reconcile.shutdown_timeout;
-    let (cfg_tx, cfg_rx) = watch::channel(Arc::new(cfg));
-
+/// The cron task and one supervised loop per target, each with its heartbeat registered.
+fn spawn_loops(
+    opts: &DaemonOptions,
+    cfg_rx: &watch::Receiver<Arc<Config>>,
+    on_demand: &watch::Sender<OnDemand>,
+    store: Arc<MemoryStore>,
+    shared: &Shared,
+    shutdown: &CancellationToken,
+) -> JoinSet<()> {
     let mut loops = JoinSet::new();
     // Cron cadence: a UTC schedule that only signals the loops.
     let (cron_tx, cron_rx) = watch::channel(0u64);
     loops.spawn(cron::run(cfg_rx.clone(), cron_tx, shutdown.clone()));
-
     for target in cfg_rx.borrow().targets.clone() {
         shared.health.register_target(&target.name);
         let hb = Arc::new(Heartbeat::new(
@@ -276,144 +285,104 @@ pub async fn run_loaded(
             stuck_after: opts.stuck_after,
         }));
     }
-    let set_ready_age = |tx: &watch::Sender<Arc<Config>>| {
-        http.ready_max_age_secs.store(
-            ready_max_age(&tx.borrow()).as_secs(),
-            std::sync::atomic::Ordering::Relaxed,
-        );
-    };
-    // Watching starts before READY=1, and the file is looked at once more, so an edit made
-    // while the daemon started is never missed.
-    let mut watcher = match reload::ConfigWatcher::new(&opts.config_path) {
+    loops
+}
+
+/// Watches the config file; without a watcher the file is still looked at on a timer.
+fn watch_config(path: &std::path::Path) -> Option<reload::ConfigWatcher> {
+    match reload::ConfigWatcher::new(path) {
         Ok(w) => Some(w),
         Err(e) => {
             tracing::warn!(error = %e, "cannot watch the config file; it is looked at every {} s and on SIGHUP", reload::RECHECK_INTERVAL.as_secs());
             None
         }
-    };
-    source
-        .reload(&cfg_tx, &shared.metrics, reload::Trigger::Watch)
-        .await;
-    set_ready_age(&cfg_tx);
-    notify::ready(&status_line(&cfg_rx.borrow()));
-    tracing::info!(status = %status_line(&cfg_rx.borrow()), "s3prio started");
+    }
+}
 
-    if let Some(interval) = notify::watchdog_interval() {
-        loops.spawn(watchdog_task(
-            interval / 2,
-            shared.health.clone(),
-            shutdown.clone(),
-        ));
+/// What a reload touches: the file, the running config, the gauges, the readiness bound.
+struct Reloader {
+    source: reload::ConfigSource,
+    cfg_tx: watch::Sender<Arc<Config>>,
+    metrics: Arc<Metrics>,
+    ready_max_age_secs: Arc<std::sync::atomic::AtomicU64>,
+    watcher: Option<reload::ConfigWatcher>,
+}
+
+impl Reloader {
+    async fn reload(&mut self, trigger: reload::Trigger) {
+        if let Some(w) = self.watcher.as_mut() {
+            w.refresh();
+        }
+        self.source
+            .reload(&self.cfg_tx, &self.metrics, trigger)
+            .await;
+        self.ready_max_age_secs.store(
+            ready_max_age(&self.cfg_tx.borrow()).as_secs(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
+    /// Resolves when the watcher saw the file change (never without a watcher).
+    async fn changed(&mut self) -> Option<()> {
+        match self.watcher.as_mut() {
+            Some(w) => w.changed().await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// Reloads on file changes, on a timer and on SIGHUP; requests a cycle on SIGUSR1; returns on
+/// shutdown or SIGTERM/SIGINT.
+async fn supervise(
+    reloader: &mut Reloader,
+    mut signals: Option<&mut Signals>,
+    gate: &Arc<on_demand::RequestGate>,
+    shutdown: &CancellationToken,
+) {
     let mut recheck = tokio::time::interval_at(
         tokio::time::Instant::now() + reload::RECHECK_INTERVAL,
         reload::RECHECK_INTERVAL,
     );
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let next_signal = async {
+            match signals.as_mut() {
+                Some(s) => s.next().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            _ = shutdown.cancelled() => break,
-            Some(()) = async { match watcher.as_mut() { Some(w) => w.changed().await, None => std::future::pending().await } } => {
-                if let Some(w) = watcher.as_mut() {
-                    w.refresh();
+            _ = shutdown.cancelled() => return,
+            Some(()) = reloader.changed() => reloader.reload(reload::Trigger::Watch).await,
+            _ = recheck.tick() => reloader.reload(reload::Trigger::Watch).await,
+            sig = next_signal => match sig {
+                Sig::Hup => {
+                    tracing::info!("SIGHUP: reloading the config");
+                    reloader.reload(reload::Trigger::Signal).await;
                 }
-                source.reload(&cfg_tx, &shared.metrics, reload::Trigger::Watch).await;
-                set_ready_age(&cfg_tx);
-            }
-            _ = recheck.tick() => {
-                if let Some(w) = watcher.as_mut() {
-                    w.refresh();
+                Sig::Usr1 => {
+                    let admission = gate.request(true);
+                    tracing::info!(?admission, "SIGUSR1: reconcile now, reading every known tag set again");
                 }
-                source.reload(&cfg_tx, &shared.metrics, reload::Trigger::Watch).await;
-                set_ready_age(&cfg_tx);
-            }
-            sig = async { match signals.as_mut() { Some(s) => s.next().await, None => std::future::pending().await } } => {
-                match sig {
-                    Sig::Hup => {
-                        tracing::info!("SIGHUP: reloading the config");
-                        source.reload(&cfg_tx, &shared.metrics, reload::Trigger::Signal).await;
-                        set_ready_age(&cfg_tx);
-                    }
-                    Sig::Usr1 => {
-                        let admission = gate.request(true);
-                        tracing::info!(?admission, "SIGUSR1: reconcile now, reading every known tag set again");
-                    }
-                    Sig::Term => {
-                        tracing::info!("shutting down");
-                        shutdown.cancel();
-                        break;
-                    }
+                Sig::Term => {
+                    tracing::info!("shutting down");
+                    shutdown.cancel();
+                    return;
                 }
-            }
+            },
         }
     }
-    notify::stopping();
-    let drained = tokio::time::timeout(shutdown_timeout, async {
+}
+
+/// Waits for the loops to finish their in-flight calls, up to `timeout`.
+async fn drain(mut loops: JoinSet<()>, timeout: Duration) {
+    let drained = tokio::time::timeout(timeout, async {
         while loops.join_next().await.is_some() {}
     })
     .await;
     if drained.is_err() {
-        tracing::warn!(timeout = ?shutdown_timeout, "in-flight calls did not finish within reconcile.shutdown_timeout; abandoned (every write is recorded before it is sent, so no baseline is lost)");
+        tracing::warn!(?timeout, "in-flight calls did not finish within reconcile.shutdown_timeout; abandoned (every write is recorded before it is sent, so no baseline is lost)");
         loops.abort_all();
-    }
-    drop(watcher);
-    http.join().await;
-    tracing::info!("stopped");
-    Ok(())
-}
-
-/// A signal the daemon acts on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sig {
-    Hup,
-    Usr1,
-    Term,
-}
-
-/// The daemon's signal handlers. Installing them replaces the default dispositions for the
-/// life of the process (SIGHUP and SIGUSR1 would otherwise kill it), and a signal that
-/// arrives before anyone waits is kept for the next [`Signals::next`].
-pub struct Signals {
-    hup: tokio::signal::unix::Signal,
-    usr1: tokio::signal::unix::Signal,
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-}
-
-impl std::fmt::Debug for Signals {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Signals")
-    }
-}
-
-impl Signals {
-    /// Installs the handlers of SIGHUP, SIGUSR1, SIGTERM and SIGINT (within a tokio runtime).
-    pub fn install() -> std::io::Result<Self> {
-        Ok(Signals {
-            hup: signal(SignalKind::hangup())?,
-            usr1: signal(SignalKind::user_defined1())?,
-            term: signal(SignalKind::terminate())?,
-            int: signal(SignalKind::interrupt())?,
-        })
-    }
-
-    /// Resolves on SIGTERM or SIGINT; a SIGHUP or SIGUSR1 meanwhile stays pending for
-    /// [`Signals::next`].
-    pub async fn terminated(&mut self) {
-        tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.int.recv() => {}
-        }
-    }
-
-    pub async fn next(&mut self) -> Sig {
-        tokio::select! {
-            _ = self.hup.recv() => Sig::Hup,
-            _ = self.usr1.recv() => Sig::Usr1,
-            _ = self.term.recv() => Sig::Term,
-            _ = self.int.recv() => Sig::Term,
-        }
     }
 }
 
