@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use s3prio::telemetry::metrics::{ApiLabels, ChangeLabels, JobLabels, Outcome};
+use s3prio::telemetry::metrics::{ApiLabels, CallOutcome, ChangeLabels, JobLabels};
 use s3prio::telemetry::Metrics;
 
 fn check(path: &str) {
@@ -50,7 +50,7 @@ fn exported() -> BTreeSet<String> {
         .get_or_create(&ApiLabels {
             target: "t".into(),
             operation: "ListJobs",
-            outcome: Outcome::ok,
+            outcome: CallOutcome::ok,
         })
         .inc();
     m.priority_changes

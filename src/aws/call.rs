@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::client::{RequestEndpoint, ResponseTooLarge};
 use super::pace::{AdaptivePace, Permit};
 use crate::backoff::Backoff;
-use crate::telemetry::{Metrics, Outcome};
+use crate::telemetry::{CallOutcome, Metrics};
 
 /// How a failed call is handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,14 +40,14 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
-    fn outcome(self) -> Outcome {
+    fn outcome(self) -> CallOutcome {
         match self {
-            FailureKind::Throttled => Outcome::throttled,
-            FailureKind::Transient => Outcome::server_error,
-            FailureKind::NotFound => Outcome::not_found,
-            FailureKind::BadRequest => Outcome::bad_request,
-            FailureKind::Credentials => Outcome::credentials_error,
-            FailureKind::BadResponse => Outcome::bad_response,
+            FailureKind::Throttled => CallOutcome::throttled,
+            FailureKind::Transient => CallOutcome::server_error,
+            FailureKind::NotFound => CallOutcome::not_found,
+            FailureKind::BadRequest => CallOutcome::bad_request,
+            FailureKind::Credentials => CallOutcome::credentials_error,
+            FailureKind::BadResponse => CallOutcome::bad_response,
         }
     }
 
@@ -277,71 +277,21 @@ impl CallContext {
         Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
-        let target = crate::telemetry::metrics::Metrics::target(&self.target);
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let paced = async {
-                if let Some(p) = first.take() {
-                    return (p.target, p.write);
-                }
-                let write_permit = match (&self.write_pace, write) {
-                    (Some(wp), true) => Some(wp.acquire().await),
-                    _ => None,
-                };
-                (self.pace.acquire().await, write_permit)
+            let permits = match first.take() {
+                Some(p) => p,
+                None => self
+                    .paced(write)
+                    .await
+                    .ok_or(CallError::ShuttingDown { operation })?,
             };
-            // Once shutdown begins no new request is sent; one already sent runs to its end
-            // (bounded by the request timeout), so a write is never cut in half.
-            let (permit, write_permit) = tokio::select! {
-                biased;
-                _ = self.shutdown.cancelled() => {
-                    return Err(CallError::ShuttingDown { operation });
-                }
-                p = paced => p,
+            let (kind, message) = match self.attempt(operation, &mut op).await {
+                Ok(value) => return Ok(value),
+                Err(failure) => failure,
             };
-            let result = tokio::time::timeout(self.request_timeout, op()).await;
-            self.heartbeat.beat();
-            let (kind, message) = match result {
-                Ok(Ok(value)) => {
-                    self.record(operation, Outcome::ok);
-                    self.pace.on_success();
-                    return Ok(value);
-                }
-                Ok(Err(err)) => {
-                    let kind = classify(&err);
-                    let mut outcome = kind.outcome();
-                    if kind == FailureKind::Transient && !matches!(err, SdkError::ServiceError(_)) {
-                        outcome = Outcome::network_error;
-                    }
-                    self.record(operation, outcome);
-                    (kind, short_message(operation, &err))
-                }
-                Err(_) => {
-                    self.record(operation, Outcome::network_error);
-                    (
-                        FailureKind::Transient,
-                        format!("no response within {:?}", self.request_timeout),
-                    )
-                }
-            };
-            match kind {
-                FailureKind::Throttled => {
-                    self.metrics.throttled.get_or_create(&target).inc();
-                    self.pace.on_throttled(permit);
-                    if let (Some(wp), Some(p)) = (&self.write_pace, write_permit) {
-                        wp.on_throttled(p);
-                    }
-                }
-                FailureKind::Credentials => {
-                    self.metrics.credential_errors.get_or_create(&target).inc();
-                }
-                _ => {}
-            }
-            self.metrics
-                .rate_limit_current_rps
-                .get_or_create(&target)
-                .set(self.pace.current_rps());
+            self.adapt(kind, permits);
             if !kind.retryable()
                 || attempt >= self.backoff.max_attempts
                 || self.shutdown.is_cancelled()
@@ -353,29 +303,117 @@ impl CallContext {
                     message,
                 });
             }
-            let delay = self.backoff.delay(attempt, &mut rand::rng());
-            self.metrics
-                .retry_delay
-                .get_or_create(&target)
-                .observe(delay.as_secs_f64());
-            tracing::debug!(
-                target_name = %self.target,
-                operation,
-                attempt,
-                delay_ms = delay.as_millis() as u64,
-                error = %message,
-                "retrying after backoff"
-            );
-            tokio::select! {
-                _ = self.shutdown.cancelled() => {
-                    return Err(CallError::ShuttingDown { operation });
-                }
-                _ = tokio::time::sleep(delay) => {}
+            if !self.back_off(operation, attempt, &message).await {
+                return Err(CallError::ShuttingDown { operation });
             }
         }
     }
 
-    fn record(&self, operation: &'static str, outcome: Outcome) {
+    /// Waits for the pace (and the write pace for a write). `None` once shutdown begins: no
+    /// new request is sent then; one already sent runs to its end (bounded by the request
+    /// timeout), so a write is never cut in half.
+    async fn paced(&self, write: bool) -> Option<Permits> {
+        let paced = async {
+            let write_permit = match (&self.write_pace, write) {
+                (Some(wp), true) => Some(wp.acquire().await),
+                _ => None,
+            };
+            Permits {
+                target: self.pace.acquire().await,
+                write: write_permit,
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = self.shutdown.cancelled() => None,
+            p = paced => Some(p),
+        }
+    }
+
+    /// Sends one attempt with the request timeout; records its outcome and beats the
+    /// heartbeat (an attempt that returns is progress, whatever it returned).
+    async fn attempt<T, E, F, Fut>(
+        &self,
+        operation: &'static str,
+        op: &mut F,
+    ) -> Result<T, (FailureKind, String)>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    {
+        let result = tokio::time::timeout(self.request_timeout, op()).await;
+        self.heartbeat.beat();
+        match result {
+            Ok(Ok(value)) => {
+                self.record(operation, CallOutcome::ok);
+                self.pace.on_success();
+                Ok(value)
+            }
+            Ok(Err(err)) => {
+                let kind = classify(&err);
+                let mut outcome = kind.outcome();
+                if kind == FailureKind::Transient && !matches!(err, SdkError::ServiceError(_)) {
+                    outcome = CallOutcome::network_error;
+                }
+                self.record(operation, outcome);
+                Err((kind, short_message(operation, &err)))
+            }
+            Err(_) => {
+                self.record(operation, CallOutcome::network_error);
+                Err((
+                    FailureKind::Transient,
+                    format!("no response within {:?}", self.request_timeout),
+                ))
+            }
+        }
+    }
+
+    /// After a failed attempt: a throttle slows the pace(s) down; a refused credential is
+    /// counted; the current pace is published.
+    fn adapt(&self, kind: FailureKind, permits: Permits) {
+        let target = Metrics::target(&self.target);
+        match kind {
+            FailureKind::Throttled => {
+                self.metrics.throttled.get_or_create(&target).inc();
+                self.pace.on_throttled(permits.target);
+                if let (Some(wp), Some(p)) = (&self.write_pace, permits.write) {
+                    wp.on_throttled(p);
+                }
+            }
+            FailureKind::Credentials => {
+                self.metrics.credential_errors.get_or_create(&target).inc();
+            }
+            _ => {}
+        }
+        self.metrics
+            .rate_limit_current_rps
+            .get_or_create(&target)
+            .set(self.pace.current_rps());
+    }
+
+    /// Sleeps the backoff delay before retry `attempt + 1`; false if shutdown began meanwhile.
+    async fn back_off(&self, operation: &'static str, attempt: u32, message: &str) -> bool {
+        let delay = self.backoff.delay(attempt, &mut rand::rng());
+        self.metrics
+            .retry_delay
+            .get_or_create(&Metrics::target(&self.target))
+            .observe(delay.as_secs_f64());
+        tracing::debug!(
+            target_name = %self.target,
+            operation,
+            attempt,
+            delay_ms = delay.as_millis() as u64,
+            error = %message,
+            "retrying after backoff"
+        );
+        tokio::select! {
+            _ = self.shutdown.cancelled() => false,
+            _ = tokio::time::sleep(delay) => true,
+        }
+    }
+
+    fn record(&self, operation: &'static str, outcome: CallOutcome) {
         self.metrics
             .api_requests
             .get_or_create(&crate::telemetry::metrics::ApiLabels {

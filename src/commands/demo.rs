@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Datelike, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::America::New_York;
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use super::Error;
@@ -18,6 +19,7 @@ use crate::aws::ClientOverrides;
 use crate::cli::DemoArgs;
 use crate::daemon::{self, Clock, DaemonOptions, Shared};
 use crate::emulator::{self, EmulatorOptions};
+use crate::telemetry::AuditEvent;
 
 /// The embedded demo policy.
 pub const DEMO_CONFIG: &str = include_str!("../../config/demo.toml");
@@ -68,7 +70,6 @@ fn demo_config(text: &str, endpoint: &str, dir: &std::path::Path) -> Result<Stri
 }
 
 pub async fn run(args: &DemoArgs) -> Result<(), Error> {
-    let limit = args.duration;
     let text = match &args.config {
         Some(p) => std::fs::read_to_string(p)
             .map_err(|e| Error::failed(&format!("reading {}", p.display()), e))?,
@@ -85,7 +86,6 @@ pub async fn run(args: &DemoArgs) -> Result<(), Error> {
     })
     .await
     .map_err(|e| Error::failed("starting the emulator", e))?;
-
     let dir: PathBuf = std::env::temp_dir().join(format!("s3prio-demo-{}", std::process::id()));
     let writing = |e: std::io::Error| Error::failed(&format!("writing {}", dir.display()), e);
     std::fs::create_dir_all(&dir).map_err(writing)?;
@@ -95,68 +95,18 @@ pub async fn run(args: &DemoArgs) -> Result<(), Error> {
 
     let start = demo_start(Utc::now());
     let clock = Clock::time_lapse(start, SPEED);
-    println!("s3prio demo");
-    println!(
-        "  emulator: {} ({DEMO_JOBS} jobs in account {DEMO_ACCOUNT}), policy: {}",
-        emu.endpoint_url(),
-        args.config
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "config/demo.toml".into())
-    );
-    println!(
-        "  time-lapse clock: {} New York, {}x (30 minutes per second). Ctrl-C stops.\n",
-        start.with_timezone(&New_York).format("%a %Y-%m-%d %H:%M"),
-        SPEED
-    );
-
+    print_banner(args, &emu.endpoint_url(), start);
     let shared = Shared::default();
-    let mut events = shared.audit.subscribe();
     let shutdown = CancellationToken::new();
-    let printer_stop = shutdown.clone();
-    let printer = tokio::spawn(async move {
-        let mut last_hour = None;
-        let mut tick = tokio::time::interval(Duration::from_millis(100));
-        let mut changes = 0usize;
-        loop {
-            tokio::select! {
-                _ = printer_stop.cancelled() => return changes,
-                _ = tick.tick() => {
-                    let local = clock.now().with_timezone(&New_York);
-                    let hour = local.format("%a %H:00").to_string();
-                    if last_hour.as_ref() != Some(&hour) {
-                        println!("--- {hour} New York ---");
-                        last_hour = Some(hour);
-                    }
-                }
-                ev = events.recv() => match ev {
-                    Ok(ev) => {
-                        changes += 1;
-                        let local = clock.now().with_timezone(&New_York);
-                        println!(
-                            "{}  job {}  {:>4} -> {:<4}  {}",
-                            local.format("%H:%M"),
-                            ev.job_id.get(..8).unwrap_or(&ev.job_id),
-                            ev.old_priority,
-                            ev.new_priority,
-                            ev.reason
-                        );
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        println!("  ... {n} more changes");
-                        changes += n as usize;
-                    }
-                    Err(_) => return changes,
-                }
-            }
-        }
-    });
+    // Subscribed before the daemon starts, so no change goes unprinted.
+    let events = shared.audit.subscribe();
+    let printer = tokio::spawn(print_changes(events, clock, shutdown.clone()));
 
     let mut opts = DaemonOptions::new(config_path.clone());
     opts.overrides = ClientOverrides::emulator();
     opts.clock = clock;
-    let stopper = shutdown.clone();
-    if let Some(limit) = limit {
+    if let Some(limit) = args.duration {
+        let stopper = shutdown.clone();
         tokio::spawn(async move {
             tokio::time::sleep(limit).await;
             stopper.cancel();
@@ -174,6 +124,65 @@ pub async fn run(args: &DemoArgs) -> Result<(), Error> {
         stats.total, stats.throttled
     );
     Ok(())
+}
+
+fn print_banner(args: &DemoArgs, endpoint: &str, start: DateTime<Utc>) {
+    println!("s3prio demo");
+    println!(
+        "  emulator: {endpoint} ({DEMO_JOBS} jobs in account {DEMO_ACCOUNT}), policy: {}",
+        args.config
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "config/demo.toml".into())
+    );
+    println!(
+        "  time-lapse clock: {} New York, {}x (30 minutes per second). Ctrl-C stops.\n",
+        start.with_timezone(&New_York).format("%a %Y-%m-%d %H:%M"),
+        SPEED
+    );
+}
+
+/// Prints every priority change as it happens, and a line each simulated hour; returns the
+/// number of changes when `stop` is cancelled.
+async fn print_changes(
+    mut events: broadcast::Receiver<AuditEvent>,
+    clock: Clock,
+    stop: CancellationToken,
+) -> usize {
+    let mut last_hour = None;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut changes = 0usize;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return changes,
+            _ = tick.tick() => {
+                let hour = clock.now().with_timezone(&New_York).format("%a %H:00").to_string();
+                if last_hour.as_ref() != Some(&hour) {
+                    println!("--- {hour} New York ---");
+                    last_hour = Some(hour);
+                }
+            }
+            ev = events.recv() => match ev {
+                Ok(ev) => {
+                    changes += 1;
+                    let local = clock.now().with_timezone(&New_York);
+                    println!(
+                        "{}  job {}  {:>4} -> {:<4}  {}",
+                        local.format("%H:%M"),
+                        ev.job_id.get(..8).unwrap_or(&ev.job_id),
+                        ev.old_priority,
+                        ev.new_priority,
+                        ev.reason
+                    );
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    println!("  ... {n} more changes");
+                    changes += n as usize;
+                }
+                Err(_) => return changes,
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -365,6 +365,6 @@ struct Run {
     decided: Vec<bool>,
     listed: usize,
     duplicates: usize,
-    outcome: pipeline::Outcome,
+    outcome: pipeline::Tally,
     now: DateTime<Utc>,
 }

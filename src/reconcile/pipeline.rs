@@ -56,7 +56,7 @@ pub(super) struct Rules<'a> {
 
 /// What a cycle did, for its report.
 #[derive(Debug, Default)]
-pub(super) struct Outcome {
+pub(super) struct Tally {
     pub plan: Option<Plan>,
     pub written: usize,
     pub vanished: usize,
@@ -91,7 +91,7 @@ pub(super) struct Pipeline<'a> {
     pub(super) share: ReadShare,
     pub(super) started: Instant,
     pub(super) stopping: bool,
-    pub(super) out: Outcome,
+    pub(super) out: Tally,
 }
 
 enum Start {
@@ -131,7 +131,7 @@ impl<'a> Pipeline<'a> {
             held_permit: None,
             started: Instant::now(),
             stopping: false,
-            out: Outcome::default(),
+            out: Tally::default(),
         }
     }
 
@@ -149,7 +149,7 @@ impl<'a> Pipeline<'a> {
 
     /// Runs until nothing is left to send, or the cycle is asked to stop and what it committed
     /// has landed.
-    pub async fn run(mut self) -> (Vec<ObservedJob>, Vec<bool>, Outcome) {
+    pub async fn run(mut self) -> (Vec<ObservedJob>, Vec<bool>, Tally) {
         loop {
             self.rules.heartbeat.beat();
             if self.io.ctx.shutdown.is_cancelled() && !self.stop.is_abandoned() {

@@ -8,12 +8,12 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 /// The outcome of one S3 Control API call, as a metric label.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
 #[allow(non_camel_case_types)]
-pub enum Outcome {
+pub enum CallOutcome {
     ok,
     throttled,
     not_found,
@@ -30,7 +30,7 @@ pub enum Outcome {
 pub struct ApiLabels {
     pub target: String,
     pub operation: &'static str,
-    pub outcome: Outcome,
+    pub outcome: CallOutcome,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -89,135 +89,48 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("s3prio");
-        let api_requests = Family::<ApiLabels, Counter>::default();
-        registry.register(
-            "api_requests",
-            "S3 Control API calls by target, operation and outcome",
-            api_requests.clone(),
-        );
-        let throttled = Family::<TargetLabels, Counter>::default();
-        registry.register(
-            "throttled",
-            "TooManyRequestsException responses",
-            throttled.clone(),
-        );
-        let priority_changes = Family::<ChangeLabels, Counter>::default();
-        registry.register(
-            "priority_changes",
-            "UpdateJobPriority writes that succeeded, by rule (\"baseline\" when restored)",
-            priority_changes.clone(),
-        );
-        let jobs = Family::<JobLabels, Gauge>::default();
-        registry.register(
-            "jobs",
-            "Jobs seen in the last cycle, by status",
-            jobs.clone(),
-        );
-        let reconcile_duration =
-            Family::<TargetLabels, Histogram, fn() -> Histogram>::new_with_constructor(
-                duration_histogram,
-            );
-        registry.register(
-            "reconcile_duration_seconds",
-            "Duration of reconcile cycles",
-            reconcile_duration.clone(),
-        );
-        let last_successful_reconcile = Family::<TargetLabels, Gauge<f64, AtomicU64>>::default();
-        registry.register(
-            "last_successful_reconcile_timestamp_seconds",
-            "Unix time of the last cycle that completed without error",
-            last_successful_reconcile.clone(),
-        );
-        let reconcile_failures = Family::<TargetLabels, Counter>::default();
-        registry.register(
-            "reconcile_failures",
-            "Reconcile cycles that failed",
-            reconcile_failures.clone(),
-        );
+        let mut r = Registry::with_prefix("s3prio");
         let config_last_reload_successful = Gauge::<i64, AtomicI64>::default();
         config_last_reload_successful.set(1);
-        registry.register(
-            "config_last_reload_successful",
-            "1 if the config file, as last read, would load and is what runs (checked at start, on every change to the file, on SIGHUP and every 30 s); 0 if it cannot be read or is invalid: the running policy is then not what the file says",
-            config_last_reload_successful.clone(),
-        );
-        let config_reloads = Counter::default();
-        registry.register(
-            "config_reloads",
-            "Config reloads applied",
-            config_reloads.clone(),
-        );
-        let rate_limit_current_rps = Family::<TargetLabels, Gauge<f64, AtomicU64>>::default();
-        registry.register(
-            "rate_limit_current_rps",
-            "Current request pace per target after throttling adaptation",
-            rate_limit_current_rps.clone(),
-        );
-        let blast_radius_blocked = Family::<TargetLabels, Counter>::default();
-        registry.register(
-            "blast_radius_blocked",
-            "Cycles that made no write because they would have changed more jobs than allowed",
-            blast_radius_blocked.clone(),
-        );
-        let hands_off_jobs = Family::<TargetLabels, Gauge>::default();
-        registry.register(
-            "hands_off_jobs",
-            "Managed jobs left alone because a person changed their priority",
-            hands_off_jobs.clone(),
-        );
-        let read_backlog = Family::<TargetLabels, Gauge>::default();
-        registry.register(
-            "read_backlog",
-            "Reads the last cycle left for later cycles (it was asked to end, or refreshes were over budget)",
-            read_backlog.clone(),
-        );
-        let credential_errors = Family::<TargetLabels, Counter>::default();
-        registry.register(
-            "credential_errors",
-            "Calls that failed because no valid AWS credentials could be loaded, or the service refused them (expired, unknown key, bad signature, access denied)",
-            credential_errors.clone(),
-        );
-        let retry_delay =
-            Family::<TargetLabels, Histogram, fn() -> Histogram>::new_with_constructor(
-                delay_histogram,
-            );
-        registry.register(
-            "retry_delay_seconds",
-            "Backoff delays slept before retrying a call",
-            retry_delay.clone(),
-        );
-        let target_loop_panics = Family::<TargetLabels, Counter>::default();
-        registry.register(
-            "target_loop_panics",
-            "Panics caught in a target's loop (each restarted after a backoff)",
-            target_loop_panics.clone(),
-        );
-        let http_connections_refused = Counter::default();
-        registry.register(
-            "http_connections_refused",
-            "Connections to the metrics and health port closed at once because the connection cap was reached",
-            http_connections_refused.clone(),
-        );
         Metrics {
-            target_loop_panics,
-            http_connections_refused,
-            api_requests,
-            throttled,
-            priority_changes,
-            jobs,
-            reconcile_duration,
-            last_successful_reconcile,
-            reconcile_failures,
-            config_last_reload_successful,
-            config_reloads,
-            rate_limit_current_rps,
-            blast_radius_blocked,
-            hands_off_jobs,
-            read_backlog,
-            credential_errors,
-            retry_delay,
-            registry,
+            api_requests: register(&mut r, "api_requests", Default::default()),
+            throttled: register(&mut r, "throttled", Default::default()),
+            priority_changes: register(&mut r, "priority_changes", Default::default()),
+            jobs: register(&mut r, "jobs", Default::default()),
+            reconcile_duration: register(
+                &mut r,
+                "reconcile_duration_seconds",
+                Family::new_with_constructor(duration_histogram),
+            ),
+            last_successful_reconcile: register(
+                &mut r,
+                "last_successful_reconcile_timestamp_seconds",
+                Default::default(),
+            ),
+            reconcile_failures: register(&mut r, "reconcile_failures", Default::default()),
+            config_last_reload_successful: register(
+                &mut r,
+                "config_last_reload_successful",
+                config_last_reload_successful,
+            ),
+            config_reloads: register(&mut r, "config_reloads", Default::default()),
+            rate_limit_current_rps: register(&mut r, "rate_limit_current_rps", Default::default()),
+            blast_radius_blocked: register(&mut r, "blast_radius_blocked", Default::default()),
+            hands_off_jobs: register(&mut r, "hands_off_jobs", Default::default()),
+            read_backlog: register(&mut r, "read_backlog", Default::default()),
+            credential_errors: register(&mut r, "credential_errors", Default::default()),
+            retry_delay: register(
+                &mut r,
+                "retry_delay_seconds",
+                Family::new_with_constructor(delay_histogram),
+            ),
+            target_loop_panics: register(&mut r, "target_loop_panics", Default::default()),
+            http_connections_refused: register(
+                &mut r,
+                "http_connections_refused",
+                Default::default(),
+            ),
+            registry: r,
         }
     }
 
@@ -257,6 +170,106 @@ impl Metrics {
     pub fn target(name: &str) -> TargetLabels {
         TargetLabels {
             target: name.to_string(),
+        }
+    }
+}
+
+/// Registers `metric` under `name`, with its help text from [`HELP`], and returns it (the
+/// registry keeps a clone).
+fn register<M: Metric + Clone>(registry: &mut Registry, name: &str, metric: M) -> M {
+    let help = HELP
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or("", |(_, h)| *h);
+    registry.register(name, help, metric.clone());
+    metric
+}
+
+/// Every metric's name (after the `s3prio_` prefix) and help text.
+const HELP: &[(&str, &str)] = &[
+    (
+        "api_requests",
+        "S3 Control API calls by target, operation and outcome",
+    ),
+    (
+        "throttled",
+        "TooManyRequestsException responses",
+    ),
+    (
+        "priority_changes",
+        "UpdateJobPriority writes that succeeded, by rule (\"baseline\" when restored)",
+    ),
+    (
+        "jobs",
+        "Jobs seen in the last cycle, by status",
+    ),
+    (
+        "reconcile_duration_seconds",
+        "Duration of reconcile cycles",
+    ),
+    (
+        "last_successful_reconcile_timestamp_seconds",
+        "Unix time of the last cycle that completed without error",
+    ),
+    (
+        "reconcile_failures",
+        "Reconcile cycles that failed",
+    ),
+    (
+        "config_last_reload_successful",
+        "1 if the config file, as last read, would load and is what runs (checked at start, on every change to the file, on SIGHUP and every 30 s); 0 if it cannot be read or is invalid: the running policy is then not what the file says",
+    ),
+    (
+        "config_reloads",
+        "Config reloads applied",
+    ),
+    (
+        "rate_limit_current_rps",
+        "Current request pace per target after throttling adaptation",
+    ),
+    (
+        "blast_radius_blocked",
+        "Cycles that made no write because they would have changed more jobs than allowed",
+    ),
+    (
+        "hands_off_jobs",
+        "Managed jobs left alone because a person changed their priority",
+    ),
+    (
+        "read_backlog",
+        "Reads the last cycle left for later cycles (it was asked to end, or refreshes were over budget)",
+    ),
+    (
+        "credential_errors",
+        "Calls that failed because no valid AWS credentials could be loaded, or the service refused them (expired, unknown key, bad signature, access denied)",
+    ),
+    (
+        "retry_delay_seconds",
+        "Backoff delays slept before retrying a call",
+    ),
+    (
+        "target_loop_panics",
+        "Panics caught in a target's loop (each restarted after a backoff)",
+    ),
+    (
+        "http_connections_refused",
+        "Connections to the metrics and health port closed at once because the connection cap was reached",
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_has_its_help_text() {
+        let text = Metrics::new().encode();
+        let helps: Vec<&str> = text.lines().filter(|l| l.starts_with("# HELP ")).collect();
+        assert_eq!(helps.len(), HELP.len(), "{text}");
+        for (name, help) in HELP {
+            let prefix = format!("# HELP s3prio_{name} ");
+            let line = helps.iter().find(|l| l.starts_with(&prefix));
+            assert!(line.is_some_and(|l| l.contains(help)), "{name}: {line:?}");
         }
     }
 }

@@ -8,4 +8,4 @@ pub mod metrics;
 
 pub use audit::{Audit, AuditEvent};
 pub use health::{Health, Heartbeat};
-pub use metrics::{Metrics, Outcome};
+pub use metrics::{CallOutcome, Metrics};
