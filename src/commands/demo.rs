@@ -17,9 +17,10 @@ use tokio_util::sync::CancellationToken;
 use super::Error;
 use crate::aws::ClientOverrides;
 use crate::cli::DemoArgs;
-use crate::daemon::{self, Clock, DaemonOptions, Shared};
+use crate::daemon::{self, Clock, DaemonOptions};
 use crate::emulator::{self, EmulatorOptions};
 use crate::telemetry::AuditEvent;
+use crate::telemetry::Telemetry;
 
 /// The embedded demo policy.
 pub const DEMO_CONFIG: &str = include_str!("../../config/demo.toml");
@@ -96,10 +97,10 @@ pub async fn run(args: &DemoArgs) -> Result<(), Error> {
     let start = demo_start(Utc::now());
     let clock = Clock::time_lapse(start, SPEED);
     print_banner(args, &emu.endpoint_url(), start);
-    let shared = Shared::default();
+    let telemetry = Telemetry::default();
     let shutdown = CancellationToken::new();
     // Subscribed before the daemon starts, so no change goes unprinted.
-    let events = shared.audit.subscribe();
+    let events = telemetry.audit.subscribe();
     let printer = tokio::spawn(print_changes(events, clock, shutdown.clone()));
 
     let mut opts = DaemonOptions::new(config_path.clone());
@@ -112,7 +113,7 @@ pub async fn run(args: &DemoArgs) -> Result<(), Error> {
             stopper.cancel();
         });
     }
-    let result = daemon::run(opts, shared.clone(), shutdown.clone()).await;
+    let result = daemon::run(opts, telemetry.clone(), shutdown.clone()).await;
     shutdown.cancel();
     let changes = printer.await.unwrap_or(0);
     let stats = emu.stats();

@@ -25,7 +25,7 @@ use crate::aws::{ClientOverrides, MemoryStore};
 use crate::config::{Cadence, Config, ConfigError, Overrides};
 use crate::reconcile::liveness_bound;
 use crate::telemetry::http::{HttpLimits, HttpOptions, HttpServer};
-use crate::telemetry::{Audit, Health, Heartbeat, Metrics};
+use crate::telemetry::{Health, Heartbeat, Metrics, Telemetry};
 
 /// On-demand requests (SIGUSR1, `POST /reconcile`): counters the target loops watch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -53,25 +53,6 @@ pub enum DaemonError {
     Signals(std::io::Error),
     #[error("{}: error: cannot use the bearer token file of [http] reconcile_token_file: {reason}", path.display())]
     Token { path: PathBuf, reason: String },
-}
-
-/// What the daemon shares with its embedder (the `run` and `demo` commands, tests).
-#[derive(Debug, Clone)]
-pub struct Shared {
-    pub metrics: Arc<Metrics>,
-    pub audit: Audit,
-    pub health: Arc<Health>,
-}
-
-impl Default for Shared {
-    fn default() -> Self {
-        let metrics = Arc::new(Metrics::new());
-        Shared {
-            audit: Audit::new(metrics.clone()),
-            metrics,
-            health: Arc::new(Health::default()),
-        }
-    }
 }
 
 /// How to run the daemon.
@@ -135,7 +116,7 @@ pub async fn load_config(
 /// the loops stopped, or gave up on in-flight writes after `reconcile.shutdown_timeout`.
 pub async fn run(
     opts: DaemonOptions,
-    shared: Shared,
+    telemetry: Telemetry,
     shutdown: CancellationToken,
 ) -> Result<(), DaemonError> {
     let signals = if opts.signals {
@@ -147,7 +128,7 @@ pub async fn run(
         dry_run: opts.dry_run,
     };
     let (source, cfg) = load_config(&opts.config_path, overrides).await?;
-    run_loaded(opts, source, cfg, signals, shared, shutdown).await
+    run_loaded(opts, source, cfg, signals, telemetry, shutdown).await
 }
 
 /// [`run`] with the config already loaded and the signal handlers already installed (the
@@ -158,23 +139,23 @@ pub async fn run_loaded(
     source: reload::ConfigSource,
     cfg: Config,
     mut signals: Option<Signals>,
-    shared: Shared,
+    telemetry: Telemetry,
     shutdown: CancellationToken,
 ) -> Result<(), DaemonError> {
-    shared.metrics.config_last_reload_successful.set(1);
+    telemetry.metrics.config_last_reload_successful.set(1);
     let store = open_store(&cfg).await?;
     let (on_demand, _) = watch::channel(OnDemand::default());
     let gate = on_demand::RequestGate::new(on_demand.clone(), on_demand::MIN_INTERVAL);
-    let http = serve_http(&cfg, &shared, &gate, &shutdown).await?;
-    shared.health.set_config_loaded();
+    let http = serve_http(&cfg, &telemetry, &gate, &shutdown).await?;
+    telemetry.health.set_config_loaded();
 
     let shutdown_timeout = cfg.reconcile.shutdown_timeout;
     let (cfg_tx, cfg_rx) = watch::channel(Arc::new(cfg));
-    let mut loops = spawn_loops(&opts, &cfg_rx, &on_demand, store, &shared, &shutdown);
+    let mut loops = spawn_loops(&opts, &cfg_rx, &on_demand, store, &telemetry, &shutdown);
     let mut reloader = Reloader {
         source,
         cfg_tx,
-        metrics: shared.metrics.clone(),
+        metrics: telemetry.metrics.clone(),
         ready_max_age_secs: http.ready_max_age_secs.clone(),
         watcher: watch_config(&opts.config_path),
     };
@@ -187,7 +168,7 @@ pub async fn run_loaded(
     if let Some(interval) = notify::watchdog_interval() {
         loops.spawn(watchdog_task(
             interval / 2,
-            shared.health.clone(),
+            telemetry.health.clone(),
             shutdown.clone(),
         ));
     }
@@ -221,7 +202,7 @@ async fn open_store(cfg: &Config) -> Result<Arc<MemoryStore>, DaemonError> {
 /// Serves /metrics, /healthz, /readyz and `POST /reconcile` (through the daemon's gate).
 async fn serve_http(
     cfg: &Config,
-    shared: &Shared,
+    telemetry: &Telemetry,
     gate: &Arc<on_demand::RequestGate>,
     shutdown: &CancellationToken,
 ) -> Result<HttpServer, DaemonError> {
@@ -237,8 +218,8 @@ async fn serve_http(
             reconcile_token,
             limits: HttpLimits::default(),
         },
-        shared.metrics.clone(),
-        shared.health.clone(),
+        telemetry.metrics.clone(),
+        telemetry.health.clone(),
         Arc::new(move |refresh_tags| gate.request(refresh_tags)),
         shutdown.clone(),
     )
@@ -257,7 +238,7 @@ fn spawn_loops(
     cfg_rx: &watch::Receiver<Arc<Config>>,
     on_demand: &watch::Sender<OnDemand>,
     store: Arc<MemoryStore>,
-    shared: &Shared,
+    telemetry: &Telemetry,
     shutdown: &CancellationToken,
 ) -> JoinSet<()> {
     let mut loops = JoinSet::new();
@@ -265,18 +246,18 @@ fn spawn_loops(
     let (cron_tx, cron_rx) = watch::channel(0u64);
     loops.spawn(cron::run(cfg_rx.clone(), cron_tx, shutdown.clone()));
     for target in cfg_rx.borrow().targets.clone() {
-        shared.health.register_target(&target.name);
+        telemetry.health.register_target(&target.name);
         let hb = Arc::new(Heartbeat::new(
             &format!("target {}", target.name),
             opts.stuck_after.unwrap_or_else(|| liveness_bound(&target)),
         ));
-        shared.health.register_loop(hb.clone());
+        telemetry.health.register_loop(hb.clone());
         loops.spawn(target_loop::run_supervised(target_loop::TargetLoop {
             target_name: target.name.clone(),
             cfg_rx: cfg_rx.clone(),
             on_demand: on_demand.subscribe(),
             cron_rx: cron_rx.clone(),
-            shared: shared.clone(),
+            telemetry: telemetry.clone(),
             store: store.clone(),
             overrides: opts.overrides.clone(),
             clock: opts.clock,

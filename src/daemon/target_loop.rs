@@ -15,10 +15,11 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{notify, status_line, Clock, OnDemand, Shared};
+use super::{notify, status_line, Clock, OnDemand};
 use crate::aws::{ClientOverrides, MemoryStore};
 use crate::config::{Cadence, Config, Target};
 use crate::reconcile::{liveness_bound, CycleStop, TargetReconciler, Wiring};
+use crate::telemetry::Telemetry;
 use crate::telemetry::{Heartbeat, Metrics};
 
 /// How long after a window boundary the loop wakes (the boundary instant itself is inside the
@@ -41,7 +42,7 @@ pub(super) struct TargetLoop {
     pub cfg_rx: watch::Receiver<Arc<Config>>,
     pub on_demand: watch::Receiver<OnDemand>,
     pub cron_rx: watch::Receiver<u64>,
-    pub shared: Shared,
+    pub telemetry: Telemetry,
     pub store: Arc<MemoryStore>,
     pub overrides: ClientOverrides,
     pub clock: Clock,
@@ -81,8 +82,8 @@ struct Deadlines {
 pub(super) async fn run_supervised(l: TargetLoop) {
     let name = l.target_name.clone();
     let (metrics, health, shutdown) = (
-        l.shared.metrics.clone(),
-        l.shared.health.clone(),
+        l.telemetry.metrics.clone(),
+        l.telemetry.health.clone(),
         l.shutdown.clone(),
     );
     supervise(&name, &shutdown, || run(l.clone()), |message, delay| {
@@ -166,8 +167,8 @@ async fn run(mut l: TargetLoop) {
         };
         l.heartbeat
             .set_bound(l.stuck_after.unwrap_or_else(|| liveness_bound(&target)));
-        l.shared.metrics.init_target(&l.target_name);
-        l.shared
+        l.telemetry.metrics.init_target(&l.target_name);
+        l.telemetry
             .metrics
             .init_rules(&l.target_name, cfg.policy.rule_names());
         let started = Instant::now();
@@ -211,20 +212,20 @@ async fn run(mut l: TargetLoop) {
 async fn setup(l: &TargetLoop, target: &Target) -> Option<TargetReconciler> {
     let wiring = Wiring {
         store: l.store.clone(),
-        metrics: l.shared.metrics.clone(),
-        audit: l.shared.audit.clone(),
+        metrics: l.telemetry.metrics.clone(),
+        audit: l.telemetry.audit.clone(),
         shutdown: l.shutdown.clone(),
         heartbeat: l.heartbeat.clone(),
     };
     match crate::reconcile::connect(target, &l.overrides, wiring).await {
         Ok(rec) => Some(rec),
         Err(e) => {
-            l.shared
+            l.telemetry
                 .metrics
                 .reconcile_failures
                 .get_or_create(&Metrics::target(&l.target_name))
                 .inc();
-            l.shared
+            l.telemetry
                 .health
                 .cycle_finished(&l.target_name, Err(e.to_string()));
             tracing::info!(target_name = %l.target_name, retry_in = ?SETUP_RETRY, "retrying the target's set-up");
@@ -267,7 +268,7 @@ async fn cycle(
 }
 
 fn credential_errors(l: &TargetLoop) -> u64 {
-    l.shared
+    l.telemetry
         .metrics
         .credential_errors
         .get_or_create(&Metrics::target(&l.target_name))
@@ -282,7 +283,7 @@ fn record(
     credential_errors: u64,
 ) {
     let labels = Metrics::target(&l.target_name);
-    let metrics = &l.shared.metrics;
+    let metrics = &l.telemetry.metrics;
     // Why the cycle failed, as `/readyz` shows it: credentials first, they need a person.
     let reason = |what: String| {
         if credential_errors > 0 {
@@ -294,7 +295,7 @@ fn record(
     match result {
         Ok(report) => {
             let ok = report.is_clean();
-            l.shared.health.cycle_finished(
+            l.telemetry.health.cycle_finished(
                 &l.target_name,
                 if ok {
                     Ok(())
@@ -319,7 +320,7 @@ fn record(
             notify::status(&format!("{}; last cycle: {}", status_line(cfg), line));
         }
         Err(e) => {
-            l.shared
+            l.telemetry
                 .health
                 .cycle_finished(&l.target_name, Err(reason(e.to_string())));
             metrics.reconcile_failures.get_or_create(&labels).inc();
