@@ -1,6 +1,6 @@
-//! The emulator's own job model. Deliberately independent of `crate::model`: the emulator is
-//! written from the wire reference so that a misunderstanding on the client side cannot cancel
-//! itself out here.
+//! The emulator's own job model. Deliberately independent of the daemon's job model: the
+//! emulator is written from the wire reference so that a misunderstanding on the client side
+//! cannot cancel itself out here.
 
 use std::fmt;
 use std::str::FromStr;

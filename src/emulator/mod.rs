@@ -5,8 +5,8 @@
 //! real `aws-sdk-s3control` client can be tested, benchmarked and demonstrated without an AWS
 //! account.
 //!
-//! It shares no code with the client side (`crate::aws`, `crate::model`): a misreading of the
-//! wire on one side cannot cancel itself out on the other.
+//! It shares no code with the client side (the SDK wrapper and the daemon's job model): a
+//! misreading of the wire on one side cannot cancel itself out on the other.
 //!
 //! What it does beyond answering:
 //! - per-account token-bucket throttling (`TooManyRequestsException`, 400);
@@ -32,10 +32,12 @@
 
 mod error;
 mod job;
+mod options;
 mod population;
 mod requests;
 mod server;
 mod simulate;
+mod state;
 mod state_file;
 mod stats;
 mod store;
@@ -45,13 +47,12 @@ mod xml;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use rand::rngs::SmallRng;
-use rand::SeedableRng;
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -60,106 +61,20 @@ pub use job::{
     is_valid_account_id, is_valid_job_id, EmulatorJob, Failure, JobSpec, JobStatus, OperationName,
     Progress, Tag,
 };
-pub use server::{PriorityUpdate, RequestRecord, MAX_BODY_BYTES, MAX_LIST_RESULTS};
+pub use options::{EmulatorOptions, DEFAULT_ACCOUNT_ID};
+pub use server::{MAX_BODY_BYTES, MAX_LIST_RESULTS};
+pub use state::{PriorityUpdate, RequestRecord};
 pub use stats::Stats;
 pub use throttle::Throttle;
 
-use server::{lock, Faults, Shared};
+use state::{lock, EmulatorState, Faults};
 use store::Store;
-
-/// The account that owns generated jobs unless told otherwise.
-pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
-
-/// How the emulator starts. `Default` gives an empty, unthrottled, fault-free emulator on
-/// `127.0.0.1:0` with the simulation running in real time.
-#[derive(Debug, Clone)]
-pub struct EmulatorOptions {
-    pub listen: SocketAddr,
-    /// Jobs generated at start for `account_id` (ignored when a state file is loaded).
-    pub jobs: usize,
-    /// Seed of the generated population, request ids and fault draws.
-    pub seed: u64,
-    pub account_id: String,
-    pub throttle: Option<Throttle>,
-    /// Fraction of requests answered with InternalServiceException (500).
-    pub fault_rate: f64,
-    /// Fraction of requests whose connection is dropped without an answer. The CLI's
-    /// `--fault-rate P` becomes `fault_rate = 0.75 P` and `drop_rate = 0.25 P`.
-    pub drop_rate: f64,
-    /// Added to every job-API response.
-    pub latency: Duration,
-    /// Load jobs from this file at start if it exists; save them periodically and on shutdown.
-    pub state_file: Option<PathBuf>,
-    /// Simulated seconds per wall-clock second (status flow and progress).
-    pub time_scale: f64,
-    /// Run the status flow and progress. Tests of exact counts turn it off.
-    pub simulate: bool,
-    /// Per account, at most this many jobs are Active at once.
-    pub max_active: usize,
-    /// How often the state file is rewritten (when something changed).
-    pub save_interval: Duration,
-}
-
-impl Default for EmulatorOptions {
-    fn default() -> Self {
-        EmulatorOptions {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            jobs: 0,
-            seed: 1,
-            account_id: DEFAULT_ACCOUNT_ID.to_string(),
-            throttle: None,
-            fault_rate: 0.0,
-            drop_rate: 0.0,
-            latency: Duration::ZERO,
-            state_file: None,
-            time_scale: 1.0,
-            simulate: true,
-            max_active: 4,
-            save_interval: Duration::from_secs(10),
-        }
-    }
-}
-
-impl EmulatorOptions {
-    fn validate(&self) -> Result<(), EmulatorError> {
-        let bad = |m: String| Err(EmulatorError::Option(m));
-        if !is_valid_account_id(&self.account_id) {
-            return bad(format!(
-                "account id `{}` must be 12 digits",
-                self.account_id
-            ));
-        }
-        for (name, rate) in [
-            ("fault rate", self.fault_rate),
-            ("drop rate", self.drop_rate),
-        ] {
-            if !(0.0..=1.0).contains(&rate) {
-                return bad(format!("{name} {rate} must be between 0 and 1"));
-            }
-        }
-        if self.fault_rate + self.drop_rate > 1.0 {
-            return bad("fault rate + drop rate must not exceed 1".into());
-        }
-        if !(self.time_scale.is_finite() && self.time_scale > 0.0) {
-            return bad(format!(
-                "time scale {} must be a positive number",
-                self.time_scale
-            ));
-        }
-        if let Some(t) = self.throttle {
-            if !(t.rps.is_finite() && t.rps > 0.0) {
-                return bad(format!("throttle rate {} must be a positive number", t.rps));
-            }
-        }
-        Ok(())
-    }
-}
 
 /// A running emulator. Dropping it stops the server (without saving); call
 /// [`EmulatorHandle::shutdown`] to stop cleanly and save the state file.
 pub struct EmulatorHandle {
     addr: SocketAddr,
-    shared: Arc<Shared>,
+    state: Arc<EmulatorState>,
     stop: watch::Sender<bool>,
     server: Option<JoinHandle<()>>,
     background: Vec<JoinHandle<()>>,
@@ -169,6 +84,31 @@ pub struct EmulatorHandle {
 /// Starts the emulator: loads or generates the jobs, binds `opts.listen` and serves.
 pub async fn start(opts: EmulatorOptions) -> Result<EmulatorHandle, EmulatorError> {
     opts.validate()?;
+    let store = initial_store(&opts).await?;
+    let faults = Faults {
+        fault_rate: opts.fault_rate,
+        drop_rate: opts.drop_rate,
+        latency: opts.latency,
+        ..Faults::default()
+    };
+    let state = Arc::new(EmulatorState::new(store, opts.throttle, faults, opts.seed));
+    let (listener, addr) = bind(opts.listen).await?;
+    let (stop, stop_rx) = watch::channel(false);
+    let server = tokio::spawn(serve(listener, state.clone(), stop_rx));
+    let background = spawn_background(&opts, &state);
+    tracing::info!(%addr, jobs = lock(&state.store).job_count(), "S3 Control emulator listening");
+    Ok(EmulatorHandle {
+        addr,
+        state,
+        stop,
+        server: Some(server),
+        background,
+        state_file: opts.state_file,
+    })
+}
+
+/// The jobs of the state file when it exists, else a generated population.
+async fn initial_store(opts: &EmulatorOptions) -> Result<Store, EmulatorError> {
     let mut store = Store::new(opts.seed);
     let loaded = match &opts.state_file {
         Some(path) => state_file::load(path).await?,
@@ -189,85 +129,59 @@ pub async fn start(opts: EmulatorOptions) -> Result<EmulatorHandle, EmulatorErro
             }
         }
     }
-    let shared = Arc::new(Shared {
-        store: Mutex::new(store),
-        buckets: Mutex::new(throttle::AccountBuckets::new(opts.throttle)),
-        stats: Mutex::new(Stats::default()),
-        faults: Mutex::new(Faults {
-            fault_rate: opts.fault_rate,
-            drop_rate: opts.drop_rate,
-            latency: opts.latency,
-            down: false,
-            down_until: None,
-            throttle_fraction: 0.0,
-        }),
-        rng: Mutex::new(SmallRng::seed_from_u64(opts.seed.wrapping_add(17))),
-        priority_updates: Mutex::new(Vec::new()),
-        request_log: Mutex::new(None),
-        request_counter: AtomicU64::new(0),
-        seed: opts.seed,
-        dirty: AtomicBool::new(false),
-    });
-    let listener = tokio::net::TcpListener::bind(opts.listen)
-        .await
-        .map_err(|source| EmulatorError::Bind {
-            addr: opts.listen,
-            source,
-        })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| EmulatorError::Bind {
-            addr: opts.listen,
-            source,
-        })?;
-    let (stop, stop_rx) = watch::channel(false);
+    Ok(store)
+}
 
+async fn bind(listen: SocketAddr) -> Result<(TcpListener, SocketAddr), EmulatorError> {
+    let bind_error = |source| EmulatorError::Bind {
+        addr: listen,
+        source,
+    };
+    let listener = TcpListener::bind(listen).await.map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, addr))
+}
+
+/// Serves until `stop` turns true, then lets in-flight requests finish.
+async fn serve(listener: TcpListener, state: Arc<EmulatorState>, mut stop: watch::Receiver<bool>) {
     let app =
-        server::router(shared.clone()).into_make_service_with_connect_info::<server::ConnInfo>();
+        server::router(state.clone()).into_make_service_with_connect_info::<server::ConnInfo>();
     let listener = server::EmulatorListener {
         inner: listener,
-        shared: shared.clone(),
+        state,
     };
-    let mut server_stop = stop_rx.clone();
-    let server = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = server_stop.wait_for(|s| *s).await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::warn!(error = %e, "emulator server stopped");
-        }
-    });
+    let shutdown = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        tracing::warn!(error = %e, "emulator server stopped");
+    }
+}
 
+/// The simulation and the state-file writer, each when configured.
+fn spawn_background(opts: &EmulatorOptions, state: &Arc<EmulatorState>) -> Vec<JoinHandle<()>> {
     let mut background = Vec::new();
     if opts.simulate {
         background.push(tokio::spawn(simulation_loop(
-            shared.clone(),
+            state.clone(),
             opts.time_scale,
             opts.max_active,
         )));
     }
     if let Some(path) = &opts.state_file {
         background.push(tokio::spawn(state_file::save_loop(
-            shared.clone(),
+            state.clone(),
             path.clone(),
             opts.save_interval,
         )));
     }
-    tracing::info!(%addr, jobs = lock(&shared.store).job_count(), "S3 Control emulator listening");
-    Ok(EmulatorHandle {
-        addr,
-        shared,
-        stop,
-        server: Some(server),
-        background,
-        state_file: opts.state_file,
-    })
+    background
 }
 
-async fn simulation_loop(shared: Arc<Shared>, time_scale: f64, max_active: usize) {
+async fn simulation_loop(state: Arc<EmulatorState>, time_scale: f64, max_active: usize) {
     let mut interval = tokio::time::interval(Duration::from_millis(250));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last = tokio::time::Instant::now();
@@ -276,8 +190,8 @@ async fn simulation_loop(shared: Arc<Shared>, time_scale: f64, max_active: usize
         let now = tokio::time::Instant::now();
         let dt = now.duration_since(last).as_secs_f64() * time_scale;
         last = now;
-        if simulate::tick(&mut lock(&shared.store), dt, max_active, Utc::now()) {
-            shared.mark_dirty();
+        if simulate::tick(&mut lock(&state.store), dt, max_active, Utc::now()) {
+            state.mark_dirty();
         }
     }
 }
@@ -316,62 +230,62 @@ impl EmulatorHandle {
 
     /// Writes the jobs to `path` now (atomically).
     pub async fn save_state_to(&self, path: &std::path::Path) -> Result<(), EmulatorError> {
-        state_file::save(&self.shared, path).await
+        state_file::save(&self.state, path).await
     }
 
     pub fn set_throttle(&self, throttle: Option<Throttle>) {
-        lock(&self.shared.buckets).set(throttle);
+        lock(&self.state.buckets).set(throttle);
     }
 
     /// Answers this fraction of requests with TooManyRequestsException, whatever the token
     /// bucket says (a throttle storm); 0 ends it.
     pub fn set_throttle_fraction(&self, fraction: f64) {
-        lock(&self.shared.faults).throttle_fraction = fraction.clamp(0.0, 1.0);
+        lock(&self.state.faults).throttle_fraction = fraction.clamp(0.0, 1.0);
     }
 
     pub fn set_fault_rate(&self, rate: f64) {
-        lock(&self.shared.faults).fault_rate = rate.clamp(0.0, 1.0);
+        lock(&self.state.faults).fault_rate = rate.clamp(0.0, 1.0);
     }
 
     pub fn set_drop_rate(&self, rate: f64) {
-        lock(&self.shared.faults).drop_rate = rate.clamp(0.0, 1.0);
+        lock(&self.state.faults).drop_rate = rate.clamp(0.0, 1.0);
     }
 
     pub fn set_latency(&self, latency: Duration) {
-        lock(&self.shared.faults).latency = latency;
+        lock(&self.state.faults).latency = latency;
     }
 
     /// While down, every connection is closed at once and requests on open connections are
     /// dropped unanswered: an outage as the client sees it.
     pub fn set_down(&self, down: bool) {
-        let mut f = lock(&self.shared.faults);
+        let mut f = lock(&self.state.faults);
         f.down = down;
         f.down_until = None;
     }
 
     pub fn stats(&self) -> Stats {
-        lock(&self.shared.stats).clone()
+        lock(&self.state.stats).clone()
     }
 
     /// Zeroes the counters and clears the priority-update log.
     pub fn reset_stats(&self) {
-        server::reset_stats(&self.shared);
+        self.state.reset_stats();
     }
 
     /// Adds a job (as if created long ago or just now); returns its id.
     pub fn insert_job(&self, spec: JobSpec) -> String {
-        let id = lock(&self.shared.store).insert_spec(spec, Utc::now());
-        self.shared.mark_dirty();
+        let id = lock(&self.state.store).insert_spec(spec, Utc::now());
+        self.state.mark_dirty();
         id
     }
 
     pub fn job(&self, account: &str, id: &str) -> Option<EmulatorJob> {
-        lock(&self.shared.store).job(account, id).cloned()
+        lock(&self.state.store).job(account, id).cloned()
     }
 
     /// Ids of an account's jobs in listing order (newest first), including ones ListJobs hides.
     pub fn job_ids(&self, account: &str) -> Vec<String> {
-        let store = lock(&self.shared.store);
+        let store = lock(&self.state.store);
         store
             .account(account)
             .map(|a| a.jobs.values().map(|j| j.id.clone()).collect())
@@ -393,39 +307,39 @@ impl EmulatorHandle {
     }
 
     fn update_direct(&self, account: &str, id: &str, f: impl FnOnce(&mut EmulatorJob)) -> bool {
-        let found = lock(&self.shared.store)
+        let found = lock(&self.state.store)
             .job_mut(account, id)
             .map(f)
             .is_some();
-        self.shared.mark_dirty();
+        self.state.mark_dirty();
         found
     }
 
     /// The job vanishes: later calls get NotFoundException.
     pub fn remove_job(&self, account: &str, id: &str) -> Option<EmulatorJob> {
-        self.shared.mark_dirty();
-        lock(&self.shared.store).remove(account, id)
+        self.state.mark_dirty();
+        lock(&self.state.store).remove(account, id)
     }
 
     pub fn job_count(&self) -> usize {
-        lock(&self.shared.store).job_count()
+        lock(&self.state.store).job_count()
     }
 
     /// Every successful UpdateJobPriority since start or the last `reset_stats`, in order.
     pub fn priority_updates(&self) -> Vec<PriorityUpdate> {
-        lock(&self.shared.priority_updates).clone()
+        lock(&self.state.priority_updates).clone()
     }
 
     /// Advances the simulation by `seconds` of simulated time at once (tests that run with
     /// `simulate: false` can step it by hand).
     pub fn advance_simulation(&self, seconds: f64, max_active: usize) {
         simulate::tick(
-            &mut lock(&self.shared.store),
+            &mut lock(&self.state.store),
             seconds,
             max_active,
             Utc::now(),
         );
-        self.shared.mark_dirty();
+        self.state.mark_dirty();
     }
 
     /// Serves one ListJobs page in-process (no HTTP) and returns (jobs on the page, next token):
@@ -437,7 +351,7 @@ impl EmulatorHandle {
         next_token: Option<&str>,
     ) -> (usize, Option<String>) {
         let cursor = next_token.and_then(store::ListKey::from_token);
-        let store = lock(&self.shared.store);
+        let store = lock(&self.state.store);
         let page = store.list(
             account,
             0,
@@ -453,17 +367,17 @@ impl EmulatorHandle {
 
     /// Starts (or restarts, empty) a log of every job-API request with its time and job id.
     pub fn start_request_log(&self) {
-        *lock(&self.shared.request_log) = Some(Vec::new());
+        *lock(&self.state.request_log) = Some(Vec::new());
     }
 
     /// The requests logged since [`EmulatorHandle::start_request_log`], in arrival order.
     pub fn request_log(&self) -> Vec<RequestRecord> {
-        lock(&self.shared.request_log).clone().unwrap_or_default()
+        lock(&self.state.request_log).clone().unwrap_or_default()
     }
 
     /// Requests answered since start (for quick checks; `stats()` has the detail).
     pub fn requests_served(&self) -> u64 {
-        self.shared.request_counter.load(Ordering::Relaxed)
+        self.state.request_counter.load(Ordering::Relaxed)
     }
 }
 

@@ -62,80 +62,17 @@ pub fn generate(
     jobs
 }
 
+/// One job. The draws happen in a fixed order (the same seed gives the same population), so
+/// a new draw goes at the end.
 fn one(rng: &mut SmallRng, account: &str, i: usize, now: DateTime<Utc>) -> EmulatorJob {
     let id = uuid_from_bits(rng.random());
     let operation = OperationName::ALL[rng.random_range(0..OperationName::ALL.len())];
-    let roll: u32 = rng.random_range(0..100);
-    let status = match roll {
-        0..=3 => JobStatus::New,
-        4..=7 => JobStatus::Preparing,
-        8..=19 => JobStatus::Suspended,
-        20..=49 => JobStatus::Ready,
-        50..=57 => JobStatus::Paused,
-        58..=61 => JobStatus::Active,
-        62..=63 => JobStatus::Completing,
-        64..=83 => JobStatus::Complete,
-        84..=90 => JobStatus::Failed,
-        _ => JobStatus::Cancelled,
-    };
-    // Unfinished jobs are recent; finished ones spread over half a year (some past the
-    // 90-day listing horizon).
-    let age = if status.is_terminal() {
-        Duration::minutes(rng.random_range(60..180 * 24 * 60))
-    } else {
-        Duration::minutes(rng.random_range(1..21 * 24 * 60))
-    };
+    let status = draw_status(rng);
+    let age = draw_age(rng, status);
     let creation_time = now - age;
-    let total: i64 = match rng.random_range(0..10) {
-        0..=5 => rng.random_range(1_000..100_000),
-        6..=8 => rng.random_range(100_000..5_000_000),
-        _ => rng.random_range(5_000_000..50_000_000),
-    };
-    let done = match status {
-        JobStatus::Complete | JobStatus::Completing => total,
-        JobStatus::Active | JobStatus::Paused | JobStatus::Failed | JobStatus::Cancelled => {
-            rng.random_range(0..total)
-        }
-        _ => 0,
-    };
-    let failed = if status == JobStatus::Failed {
-        done / 2
-    } else {
-        done / 1000
-    };
-    let progress = Progress {
-        total_tasks: total,
-        succeeded: done - failed,
-        failed,
-        elapsed_active_seconds: if done > 0 {
-            rng.random_range(60..86_400)
-        } else {
-            0
-        },
-        active_millis: 0,
-    };
-    let mut tags = Vec::new();
-    if rng.random_range(0..100) >= 15 {
-        tags.push(Tag::new("team", TEAMS[rng.random_range(0..TEAMS.len())]));
-        if rng.random_bool(0.8) {
-            tags.push(Tag::new(
-                "cost-center",
-                COST_CENTERS[rng.random_range(0..COST_CENTERS.len())],
-            ));
-        }
-    }
-    if rng.random_range(0..100) < 10 {
-        tags.push(Tag::new("urgent", "true"));
-    }
-    let description = if rng.random_range(0..20) == 0 {
-        None
-    } else {
-        Some(format!(
-            "{} #{}",
-            DESCRIPTIONS[rng.random_range(0..DESCRIPTIONS.len())],
-            i + 1
-        ))
-    };
+    let progress = draw_progress(rng, status);
+    let tags = draw_tags(rng);
+    let description = draw_description(rng, i);
     let spec = JobSpec {
         account_id: account.to_string(),
         id: None,
@@ -160,6 +97,96 @@ fn one(rng: &mut SmallRng, account: &str, i: usize, now: DateTime<Utc>) -> Emula
         });
     }
     job
+}
+
+/// The status mix: mostly Ready, Complete and Suspended, a few in every other status.
+fn draw_status(rng: &mut SmallRng) -> JobStatus {
+    let roll: u32 = rng.random_range(0..100);
+    match roll {
+        0..=3 => JobStatus::New,
+        4..=7 => JobStatus::Preparing,
+        8..=19 => JobStatus::Suspended,
+        20..=49 => JobStatus::Ready,
+        50..=57 => JobStatus::Paused,
+        58..=61 => JobStatus::Active,
+        62..=63 => JobStatus::Completing,
+        64..=83 => JobStatus::Complete,
+        84..=90 => JobStatus::Failed,
+        _ => JobStatus::Cancelled,
+    }
+}
+
+/// Unfinished jobs are recent; finished ones spread over half a year (some past the 90-day
+/// listing horizon).
+fn draw_age(rng: &mut SmallRng, status: JobStatus) -> Duration {
+    if status.is_terminal() {
+        Duration::minutes(rng.random_range(60..180 * 24 * 60))
+    } else {
+        Duration::minutes(rng.random_range(1..21 * 24 * 60))
+    }
+}
+
+/// Task counts from a thousand to fifty million; how many are done follows the status.
+fn draw_progress(rng: &mut SmallRng, status: JobStatus) -> Progress {
+    let total: i64 = match rng.random_range(0..10) {
+        0..=5 => rng.random_range(1_000..100_000),
+        6..=8 => rng.random_range(100_000..5_000_000),
+        _ => rng.random_range(5_000_000..50_000_000),
+    };
+    let done = match status {
+        JobStatus::Complete | JobStatus::Completing => total,
+        JobStatus::Active | JobStatus::Paused | JobStatus::Failed | JobStatus::Cancelled => {
+            rng.random_range(0..total)
+        }
+        _ => 0,
+    };
+    let failed = if status == JobStatus::Failed {
+        done / 2
+    } else {
+        done / 1000
+    };
+    Progress {
+        total_tasks: total,
+        succeeded: done - failed,
+        failed,
+        elapsed_active_seconds: if done > 0 {
+            rng.random_range(60..86_400)
+        } else {
+            0
+        },
+        active_millis: 0,
+    }
+}
+
+/// Most jobs carry `team` (and usually `cost-center`); about one in ten is `urgent`.
+fn draw_tags(rng: &mut SmallRng) -> Vec<Tag> {
+    let mut tags = Vec::new();
+    if rng.random_range(0..100) >= 15 {
+        tags.push(Tag::new("team", TEAMS[rng.random_range(0..TEAMS.len())]));
+        if rng.random_bool(0.8) {
+            tags.push(Tag::new(
+                "cost-center",
+                COST_CENTERS[rng.random_range(0..COST_CENTERS.len())],
+            ));
+        }
+    }
+    if rng.random_range(0..100) < 10 {
+        tags.push(Tag::new("urgent", "true"));
+    }
+    tags
+}
+
+/// One job in twenty has no description; the others are numbered by position.
+fn draw_description(rng: &mut SmallRng, i: usize) -> Option<String> {
+    if rng.random_range(0..20) == 0 {
+        None
+    } else {
+        Some(format!(
+            "{} #{}",
+            DESCRIPTIONS[rng.random_range(0..DESCRIPTIONS.len())],
+            i + 1
+        ))
+    }
 }
 
 #[cfg(test)]

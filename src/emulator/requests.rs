@@ -61,45 +61,10 @@ pub fn parse_priority(text: &str) -> Result<i32, ApiError> {
 
 pub fn parse_create_job(body: &[u8]) -> Result<CreateJobRequest, ApiError> {
     let doc = parse_root(body, "CreateJobRequest")?;
-    let token = required(&doc, "ClientRequestToken")?.text.clone();
-    if !(1..=64).contains(&token.chars().count()) {
-        return Err(ApiError::bad_request(
-            "ClientRequestToken must be 1..64 characters",
-        ));
-    }
-    let confirmation_required = match doc.child_text("ConfirmationRequired") {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "ConfirmationRequired `{other}` is not a boolean"
-            )))
-        }
-    };
-    let description = doc.child_text("Description").map(str::to_string);
-    if let Some(d) = &description {
-        if !(1..=256).contains(&d.chars().count()) {
-            return Err(ApiError::bad_request(
-                "Description must be 1..256 characters",
-            ));
-        }
-    }
-    let operation_xml = required(&doc, "Operation")?.clone();
-    let operation = match operation_xml.children.as_slice() {
-        [one] => {
-            let op = one
-                .name
-                .parse::<OperationName>()
-                .map_err(|()| ApiError::bad_request(format!("unknown operation {}", one.name)))?;
-            check_operation(op, one)?;
-            op
-        }
-        _ => {
-            return Err(ApiError::bad_request(
-                "Operation must hold exactly one operation",
-            ))
-        }
-    };
+    let token = parse_client_request_token(&doc)?;
+    let confirmation_required = parse_confirmation_required(&doc)?;
+    let description = parse_description(&doc)?;
+    let (operation, operation_xml) = parse_operation(&doc)?;
     let manifest_xml = doc.child("Manifest").cloned();
     let manifest_generator_xml = doc.child("ManifestGenerator").cloned();
     match (&manifest_xml, &manifest_generator_xml) {
@@ -108,43 +73,13 @@ pub fn parse_create_job(body: &[u8]) -> Result<CreateJobRequest, ApiError> {
                 "either Manifest or ManifestGenerator is required",
             ))
         }
-        (Some(m), _) => {
-            let spec = required(m, "Spec")?;
-            one_of(
-                "Manifest/Spec/Format",
-                &required(spec, "Format")?.text,
-                MANIFEST_FORMATS,
-            )?;
-            if let Some(fields) = spec.child("Fields") {
-                for f in fields.children_named("member") {
-                    one_of("Manifest/Spec/Fields/member", &f.text, MANIFEST_FIELDS)?;
-                }
-            }
-            let location = required(m, "Location")?;
-            required(location, "ObjectArn")?;
-            required(location, "ETag")?;
-        }
+        (Some(m), _) => check_manifest(m)?,
         (None, Some(g)) => check_manifest_generator(g)?,
     }
     let report_xml = required(&doc, "Report")?.clone();
-    boolean("Report/Enabled", report_xml.child_text("Enabled"))?;
-    if let Some(f) = report_xml.child_text("Format") {
-        one_of("Report/Format", f, &["Report_CSV_20180820"])?;
-    }
-    if let Some(scope) = report_xml.child_text("ReportScope") {
-        one_of(
-            "Report/ReportScope",
-            scope,
-            &["AllTasks", "FailedTasksOnly"],
-        )?;
-    }
+    check_report(&report_xml)?;
     let priority = parse_priority(&required(&doc, "Priority")?.text)?;
-    let role_arn = required(&doc, "RoleArn")?.text.clone();
-    if !is_role_arn(&role_arn) {
-        return Err(ApiError::bad_request(format!(
-            "RoleArn `{role_arn}` is not an IAM role ARN (arn:PARTITION:iam::ACCOUNT:role/NAME, 1..2048 characters)"
-        )));
-    }
+    let role_arn = parse_role_arn(&doc)?;
     let tags = match doc.child("Tags") {
         Some(t) => parse_tags(t)?,
         None => Vec::new(),
@@ -163,6 +98,110 @@ pub fn parse_create_job(body: &[u8]) -> Result<CreateJobRequest, ApiError> {
         tags,
         fingerprint: fingerprint(&doc),
     })
+}
+
+/// `ClientRequestToken`: required, 1..64 characters.
+fn parse_client_request_token(doc: &XmlNode) -> Result<String, ApiError> {
+    let token = required(doc, "ClientRequestToken")?.text.clone();
+    if !(1..=64).contains(&token.chars().count()) {
+        return Err(ApiError::bad_request(
+            "ClientRequestToken must be 1..64 characters",
+        ));
+    }
+    Ok(token)
+}
+
+/// `ConfirmationRequired`: a boolean, false when absent.
+fn parse_confirmation_required(doc: &XmlNode) -> Result<bool, ApiError> {
+    match doc.child_text("ConfirmationRequired") {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "ConfirmationRequired `{other}` is not a boolean"
+        ))),
+    }
+}
+
+/// `Description`: optional, 1..256 characters when given.
+fn parse_description(doc: &XmlNode) -> Result<Option<String>, ApiError> {
+    let description = doc.child_text("Description").map(str::to_string);
+    if let Some(d) = &description {
+        if !(1..=256).contains(&d.chars().count()) {
+            return Err(ApiError::bad_request(
+                "Description must be 1..256 characters",
+            ));
+        }
+    }
+    Ok(description)
+}
+
+/// `Operation`: exactly one known operation element with the members the model requires;
+/// returns its name and the element as sent (echoed by DescribeJob).
+fn parse_operation(doc: &XmlNode) -> Result<(OperationName, XmlNode), ApiError> {
+    let operation_xml = required(doc, "Operation")?.clone();
+    let operation = match operation_xml.children.as_slice() {
+        [one] => {
+            let op = one
+                .name
+                .parse::<OperationName>()
+                .map_err(|()| ApiError::bad_request(format!("unknown operation {}", one.name)))?;
+            check_operation(op, one)?;
+            op
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "Operation must hold exactly one operation",
+            ))
+        }
+    };
+    Ok((operation, operation_xml))
+}
+
+/// `Manifest`: `Spec/Format` (and any `Spec/Fields`) from the model's enums, and a
+/// `Location` with `ObjectArn` and `ETag`.
+fn check_manifest(m: &XmlNode) -> Result<(), ApiError> {
+    let spec = required(m, "Spec")?;
+    one_of(
+        "Manifest/Spec/Format",
+        &required(spec, "Format")?.text,
+        MANIFEST_FORMATS,
+    )?;
+    if let Some(fields) = spec.child("Fields") {
+        for f in fields.children_named("member") {
+            one_of("Manifest/Spec/Fields/member", &f.text, MANIFEST_FIELDS)?;
+        }
+    }
+    let location = required(m, "Location")?;
+    required(location, "ObjectArn")?;
+    required(location, "ETag")?;
+    Ok(())
+}
+
+/// `Report`: `Enabled` is a boolean; `Format` and `ReportScope` come from the model's enums.
+fn check_report(report: &XmlNode) -> Result<(), ApiError> {
+    boolean("Report/Enabled", report.child_text("Enabled"))?;
+    if let Some(f) = report.child_text("Format") {
+        one_of("Report/Format", f, &["Report_CSV_20180820"])?;
+    }
+    if let Some(scope) = report.child_text("ReportScope") {
+        one_of(
+            "Report/ReportScope",
+            scope,
+            &["AllTasks", "FailedTasksOnly"],
+        )?;
+    }
+    Ok(())
+}
+
+/// `RoleArn`: required, an IAM role ARN.
+fn parse_role_arn(doc: &XmlNode) -> Result<String, ApiError> {
+    let role_arn = required(doc, "RoleArn")?.text.clone();
+    if !is_role_arn(&role_arn) {
+        return Err(ApiError::bad_request(format!(
+            "RoleArn `{role_arn}` is not an IAM role ARN (arn:PARTITION:iam::ACCOUNT:role/NAME, 1..2048 characters)"
+        )));
+    }
+    Ok(role_arn)
 }
 
 /// `JobManifestFormat`.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::EmulatorError;
-use super::server::{lock, Shared};
+use super::state::{lock, EmulatorState};
 use super::store::StoreSnapshot;
 
 /// Reads the state file; `Ok(None)` when it does not exist yet.
@@ -37,9 +37,9 @@ pub async fn load(path: &Path) -> Result<Option<StoreSnapshot>, EmulatorError> {
 }
 
 /// Snapshots the store and writes it.
-pub async fn save(shared: &Shared, path: &Path) -> Result<(), EmulatorError> {
-    shared.dirty.store(false, Ordering::Relaxed);
-    let snapshot = lock(&shared.store).snapshot();
+pub async fn save(state: &EmulatorState, path: &Path) -> Result<(), EmulatorError> {
+    state.dirty.store(false, Ordering::Relaxed);
+    let snapshot = lock(&state.store).snapshot();
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || write_atomically(&path, &snapshot))
         .await
@@ -72,14 +72,14 @@ fn write_atomically(path: &Path, snapshot: &StoreSnapshot) -> Result<(), Emulato
 }
 
 /// Rewrites the file every `every` when something changed.
-pub async fn save_loop(shared: Arc<Shared>, path: PathBuf, every: Duration) {
+pub async fn save_loop(state: Arc<EmulatorState>, path: PathBuf, every: Duration) {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     interval.tick().await;
     loop {
         interval.tick().await;
-        if shared.dirty.load(Ordering::Relaxed) {
-            if let Err(e) = save(&shared, &path).await {
+        if state.dirty.load(Ordering::Relaxed) {
+            if let Err(e) = save(&state, &path).await {
                 tracing::warn!(error = %e, "could not save the emulator state");
             }
         }

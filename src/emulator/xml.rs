@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
-use quick_xml::events::Event;
+use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::Reader;
 use serde::{Deserialize, Serialize};
 
@@ -68,83 +68,15 @@ pub enum XmlParseError {
 pub fn parse(body: &[u8]) -> Result<XmlNode, XmlParseError> {
     let mut reader = Reader::from_reader(body);
     reader.config_mut().check_end_names = true;
-    let mut stack: Vec<XmlNode> = Vec::new();
-    let mut root: Option<XmlNode> = None;
-    let malformed = |e: &dyn std::fmt::Display| XmlParseError::Malformed(e.to_string());
+    let mut tree = TreeBuilder::default();
     loop {
-        let event = reader.read_event().map_err(|e| malformed(&e))?;
-        match event {
-            Event::Start(start) => {
-                if root.is_some() {
-                    return Err(XmlParseError::Malformed(
-                        "content after the root element".into(),
-                    ));
-                }
-                if stack.len() >= MAX_DEPTH {
-                    return Err(XmlParseError::TooDeep);
-                }
-                let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
-                stack.push(XmlNode {
-                    name,
-                    ..XmlNode::default()
-                });
-            }
-            Event::Empty(start) => {
-                let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
-                let node = XmlNode {
-                    name,
-                    ..XmlNode::default()
-                };
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(node),
-                    None if root.is_none() => root = Some(node),
-                    None => {
-                        return Err(XmlParseError::Malformed(
-                            "more than one root element".into(),
-                        ))
-                    }
-                }
-            }
-            Event::End(_) => {
-                let Some(mut node) = stack.pop() else {
-                    return Err(XmlParseError::Malformed("unexpected end tag".into()));
-                };
-                // Whitespace between child elements is layout; a leaf keeps its text as sent
-                // (tag values may start or end with spaces).
-                if !node.children.is_empty() && node.text.trim().is_empty() {
-                    node.text.clear();
-                }
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(node),
-                    None => root = Some(node),
-                }
-            }
-            Event::Text(text) => {
-                let s = text.decode().map_err(|e| malformed(&e))?;
-                push_text(&mut stack, &root, &s)?;
-            }
-            Event::CData(cdata) => {
-                let s = cdata.decode().map_err(|e| malformed(&e))?;
-                push_text(&mut stack, &root, &s)?;
-            }
-            Event::GeneralRef(r) => {
-                let resolved = match r.resolve_char_ref().map_err(|e| malformed(&e))? {
-                    Some(c) => c,
-                    None => match r.decode().map_err(|e| malformed(&e))?.as_ref() {
-                        "amp" => '&',
-                        "lt" => '<',
-                        "gt" => '>',
-                        "quot" => '"',
-                        "apos" => '\'',
-                        other => {
-                            return Err(XmlParseError::Malformed(format!(
-                                "unknown entity `&{other};`"
-                            )))
-                        }
-                    },
-                };
-                push_text(&mut stack, &root, resolved.encode_utf8(&mut [0; 4]))?;
-            }
+        match reader.read_event().map_err(|e| malformed(&e))? {
+            Event::Start(start) => tree.open(local_name(&start))?,
+            Event::Empty(start) => tree.leaf(local_name(&start))?,
+            Event::End(_) => tree.close()?,
+            Event::Text(text) => tree.text(&text.decode().map_err(|e| malformed(&e))?)?,
+            Event::CData(cdata) => tree.text(&cdata.decode().map_err(|e| malformed(&e))?)?,
+            Event::GeneralRef(r) => tree.text(resolve_reference(&r)?.encode_utf8(&mut [0; 4]))?,
             Event::Eof => break,
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
             Event::DocType(_) => {
@@ -152,27 +84,121 @@ pub fn parse(body: &[u8]) -> Result<XmlNode, XmlParseError> {
             }
         }
     }
-    if !stack.is_empty() {
-        return Err(XmlParseError::Malformed(
-            "unexpected end of document".into(),
-        ));
-    }
-    root.ok_or(XmlParseError::Empty)
+    tree.finish()
 }
 
-fn push_text(stack: &mut [XmlNode], root: &Option<XmlNode>, s: &str) -> Result<(), XmlParseError> {
-    match stack.last_mut() {
-        Some(node) => {
-            node.text.push_str(s);
-            Ok(())
+fn malformed(e: &dyn std::fmt::Display) -> XmlParseError {
+    XmlParseError::Malformed(e.to_string())
+}
+
+fn local_name(start: &BytesStart<'_>) -> String {
+    String::from_utf8_lossy(start.local_name().as_ref()).into_owned()
+}
+
+/// A character reference (`&#65;`) or one of the five predefined entities; any other entity
+/// is refused.
+fn resolve_reference(r: &BytesRef<'_>) -> Result<char, XmlParseError> {
+    if let Some(c) = r.resolve_char_ref().map_err(|e| malformed(&e))? {
+        return Ok(c);
+    }
+    match r.decode().map_err(|e| malformed(&e))?.as_ref() {
+        "amp" => Ok('&'),
+        "lt" => Ok('<'),
+        "gt" => Ok('>'),
+        "quot" => Ok('"'),
+        "apos" => Ok('\''),
+        other => Err(XmlParseError::Malformed(format!(
+            "unknown entity `&{other};`"
+        ))),
+    }
+}
+
+/// The element tree under construction: the open elements, innermost last, and the root once
+/// its end tag has been read. It decides the document's shape: one root, at most `MAX_DEPTH`
+/// deep, no text outside the root.
+#[derive(Default)]
+struct TreeBuilder {
+    stack: Vec<XmlNode>,
+    root: Option<XmlNode>,
+}
+
+impl TreeBuilder {
+    /// A start tag.
+    fn open(&mut self, name: String) -> Result<(), XmlParseError> {
+        if self.root.is_some() {
+            return Err(XmlParseError::Malformed(
+                "content after the root element".into(),
+            ));
         }
-        None if s.trim().is_empty() => Ok(()),
-        None if root.is_some() => Err(XmlParseError::Malformed(
-            "text after the root element".into(),
-        )),
-        None => Err(XmlParseError::Malformed(
-            "text before the root element".into(),
-        )),
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(XmlParseError::TooDeep);
+        }
+        self.stack.push(XmlNode {
+            name,
+            ..XmlNode::default()
+        });
+        Ok(())
+    }
+
+    /// An empty-element tag (`<Value/>`).
+    fn leaf(&mut self, name: String) -> Result<(), XmlParseError> {
+        let node = XmlNode {
+            name,
+            ..XmlNode::default()
+        };
+        match self.stack.last_mut() {
+            Some(parent) => parent.children.push(node),
+            None if self.root.is_none() => self.root = Some(node),
+            None => {
+                return Err(XmlParseError::Malformed(
+                    "more than one root element".into(),
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// An end tag (its name was checked against the start tag by the reader).
+    fn close(&mut self) -> Result<(), XmlParseError> {
+        let Some(mut node) = self.stack.pop() else {
+            return Err(XmlParseError::Malformed("unexpected end tag".into()));
+        };
+        // Whitespace between child elements is layout; a leaf keeps its text as sent
+        // (tag values may start or end with spaces).
+        if !node.children.is_empty() && node.text.trim().is_empty() {
+            node.text.clear();
+        }
+        match self.stack.last_mut() {
+            Some(parent) => parent.children.push(node),
+            None => self.root = Some(node),
+        }
+        Ok(())
+    }
+
+    fn text(&mut self, s: &str) -> Result<(), XmlParseError> {
+        match self.stack.last_mut() {
+            Some(node) => {
+                node.text.push_str(s);
+                Ok(())
+            }
+            None if s.trim().is_empty() => Ok(()),
+            None if self.root.is_some() => Err(XmlParseError::Malformed(
+                "text after the root element".into(),
+            )),
+            None => Err(XmlParseError::Malformed(
+                "text before the root element".into(),
+            )),
+        }
+    }
+
+    /// The root, once the document has ended with every element closed.
+    fn finish(self) -> Result<XmlNode, XmlParseError> {
+        if !self.stack.is_empty() {
+            return Err(XmlParseError::Malformed(
+                "unexpected end of document".into(),
+            ));
+        }
+        self.root.ok_or(XmlParseError::Empty)
     }
 }
 
