@@ -1,4 +1,4 @@
-//! What a cycle may do, what it saw and did, and why it could not run to its end.
+//! What a cycle saw and did, how to ask it to end early, and why it could not run to its end.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
