@@ -10,7 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::model::{ObservedJob, Priority};
-use crate::policy::{Instant, ManualChange, Policy};
+use crate::policy::{ManualChange, Policy, WindowStates};
 
 /// One priority change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -129,7 +129,7 @@ enum Verdict {
     Change(Box<Change>),
 }
 
-fn judge(policy: &Policy, ObservedJob { job, memory }: &ObservedJob, at: &Instant) -> Verdict {
+fn judge(policy: &Policy, ObservedJob { job, memory }: &ObservedJob, at: &WindowStates) -> Verdict {
     if !policy.manages(job.status) {
         return Verdict::Unmanaged;
     }
@@ -137,16 +137,16 @@ fn judge(policy: &Policy, ObservedJob { job, memory }: &ObservedJob, at: &Instan
         return Verdict::Ignored;
     }
     let baseline = memory.map_or(job.priority, |m| m.baseline);
-    let outcome = policy.outcome(job, baseline, at);
+    let decision = policy.decision(job, baseline, at);
     let manual = memory.is_some_and(|m| m.hands_off || !m.explains(job.priority));
     if manual && policy.settings().on_manual_change == ManualChange::Respect {
         Verdict::HandsOff {
             baseline,
-            desired: outcome.desired,
+            desired: decision.desired,
         }
-    } else if outcome.desired != job.priority {
+    } else if decision.desired != job.priority {
         // Text only for the jobs that change.
-        let evaluation = policy.describe(&outcome, baseline);
+        let evaluation = policy.describe(&decision, baseline);
         Verdict::Change(Box::new(Change {
             account_id: job.account_id.to_string(),
             region: job.region.to_string(),
@@ -347,8 +347,8 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::config::tests::{job, policy, utc, DAY, HEADER, NIGHT};
     use crate::model::{Job, JobMemory, JobStatus};
-    use crate::policy::tests::{job, policy, utc, DAY, HEADER, NIGHT};
 
     fn observed(id: &str, f: impl FnOnce(&mut Job), memory: Option<JobMemory>) -> ObservedJob {
         let mut j = job();
