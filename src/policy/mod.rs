@@ -349,7 +349,7 @@ impl Policy {
         (desired, decider)
     }
 
-    /// The [`Evaluation`] (rule and reason) of an [`Policy::decision`].
+    /// The [`Evaluation`] (rule and reason) of a [`Policy::decision`].
     pub fn describe(&self, o: &Decision, baseline: Priority) -> Evaluation {
         use std::fmt::Write as _;
         let text = |i: usize| self.action_text.get(i).map_or("", String::as_str);
@@ -418,7 +418,7 @@ impl Policy {
         self.referenced_windows.binary_search(&index).is_ok()
     }
 
-    /// Every rule in order with each condition's result, the action taken and the decision.
+    /// Every rule in order with each condition's result, the action taken and the outcome.
     pub fn explain(&self, job: &Job, baseline: Priority, now: DateTime<Utc>) -> Explanation {
         let at = self.at(now);
         let decision = self.decision(job, baseline, &at);
