@@ -285,3 +285,6 @@ pub fn json_schema() -> serde_json::Value {
     let schema = schemars::schema_for!(RawConfig);
     serde_json::to_value(&schema).unwrap_or(serde_json::Value::Null)
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

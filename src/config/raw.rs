@@ -1,6 +1,6 @@
 //! The config file as written: serde structs with `deny_unknown_fields`, also the source of the
 //! JSON Schema. Values that need checking (durations, time zones, cron, ranges) stay strings
-//! here and are validated in `validate.rs`, where each error gets its location.
+//! here and are validated in `validate/`, where each error gets its location.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

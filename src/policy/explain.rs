@@ -185,45 +185,7 @@ impl Explanation {
             let _ = writeln!(out, "windows: {}", ws.join(", "));
         }
         let _ = writeln!(out);
-        let name_w = self
-            .rules
-            .iter()
-            .map(|r| r.name.len())
-            .max()
-            .unwrap_or(4)
-            .max(4);
-        let _ = writeln!(
-            out,
-            "  #  {:<name_w$}  KIND    MATCH  ACTION -> OUTCOME",
-            "RULE"
-        );
-        for (i, r) in self.rules.iter().enumerate() {
-            let outcome = match &r.outcome {
-                RuleOutcome::NoMatch => "no match".to_string(),
-                RuleOutcome::Decided { value } => format!("decided {value}"),
-                RuleOutcome::NotReached { decided_by } => {
-                    format!("not reached ({decided_by} decided)")
-                }
-                RuleOutcome::Clamped { from, to } if from == to => format!("clamp holds ({to})"),
-                RuleOutcome::Clamped { from, to } => format!("clamped {from} -> {to}"),
-            };
-            let _ = writeln!(
-                out,
-                "{:>3}  {:<name_w$}  {:<6}  {:<5}  {} -> {}",
-                i + 1,
-                r.name,
-                r.kind,
-                if r.matched { "yes" } else { "no" },
-                r.action,
-                outcome
-            );
-            if r.conditions.is_empty() {
-                let _ = writeln!(out, "       [x] (no conditions: always matches)");
-            }
-            for c in &r.conditions {
-                render_condition(&mut out, c, 7);
-            }
-        }
+        self.render_rules(&mut out);
         let _ = writeln!(out);
         if !self.managed {
             let _ = writeln!(
@@ -240,6 +202,55 @@ impl Explanation {
         }
         let _ = writeln!(out, "desired priority: {} ({})", self.desired, self.reason);
         out
+    }
+
+    /// The rule table: one line per rule, then its conditions.
+    fn render_rules(&self, out: &mut String) {
+        let name_w = self
+            .rules
+            .iter()
+            .map(|r| r.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let _ = writeln!(
+            out,
+            "  #  {:<name_w$}  KIND    MATCH  ACTION -> OUTCOME",
+            "RULE"
+        );
+        for (i, r) in self.rules.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{:>3}  {:<name_w$}  {:<6}  {:<5}  {} -> {}",
+                i + 1,
+                r.name,
+                r.kind,
+                if r.matched { "yes" } else { "no" },
+                r.action,
+                r.outcome.describe()
+            );
+            if r.conditions.is_empty() {
+                let _ = writeln!(out, "       [x] (no conditions: always matches)");
+            }
+            for c in &r.conditions {
+                render_condition(out, c, 7);
+            }
+        }
+    }
+}
+
+impl RuleOutcome {
+    /// `decided 900`, `clamped 900 -> 800`, ...: the outcome column of `explain`.
+    fn describe(&self) -> String {
+        match self {
+            RuleOutcome::NoMatch => "no match".to_string(),
+            RuleOutcome::Decided { value } => format!("decided {value}"),
+            RuleOutcome::NotReached { decided_by } => {
+                format!("not reached ({decided_by} decided)")
+            }
+            RuleOutcome::Clamped { from, to } if from == to => format!("clamp holds ({to})"),
+            RuleOutcome::Clamped { from, to } => format!("clamped {from} -> {to}"),
+        }
     }
 }
 

@@ -15,6 +15,7 @@ mod action;
 mod condition;
 mod explain;
 mod glob;
+mod needs;
 mod window;
 
 use chrono::{DateTime, Utc};
@@ -24,6 +25,7 @@ pub use action::{saturate, Action, ValueAction};
 pub use condition::{resolve_tags, Bounds, Condition, EvalContext, Mode, TagKey, Truth};
 pub use explain::{ConditionTrace, Explanation, RuleOutcome, RuleTrace, WindowState};
 pub use glob::Glob;
+pub use needs::Needs;
 pub use window::{
     describe_days, first_reading, offset_at, offset_changes, CalendarEntry, CalendarEvent,
     OpenPeriod, Opening, TimeRange, TimeWindow, WallTime,
@@ -105,15 +107,6 @@ pub struct Evaluation {
     pub reason: String,
 }
 
-/// Which unfetched inputs the outcome for a job depends on.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Needs {
-    /// `GetJobTagging`.
-    pub tags: bool,
-    /// `DescribeJob` (`Job.details`).
-    pub details: bool,
-}
-
 /// The compiled policy.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -140,20 +133,21 @@ pub struct Boundary<'a> {
     pub opens: bool,
 }
 
-/// Precomputed, job-independent inputs for evaluating many jobs at one instant.
-pub struct Instant {
+/// The job-independent inputs for evaluating many jobs at one instant: the instant and whether
+/// each window is open then.
+pub struct WindowStates {
     now: DateTime<Utc>,
     windows: Vec<bool>,
 }
 
-impl Instant {
+impl WindowStates {
     pub fn now(&self) -> DateTime<Utc> {
         self.now
     }
 }
 
-/// What the core evaluation found, before it is turned into text.
-pub struct Outcome {
+/// What the core evaluation decided for one job, before it is turned into text.
+pub struct Decision {
     pub desired: Priority,
     decider: Option<usize>,
     /// Clamp rules that matched: (rule index, value before, value after).
@@ -262,14 +256,14 @@ impl Policy {
     }
 
     /// The job-independent part of evaluation at `now` (window states), computed once per plan.
-    pub fn at(&self, now: DateTime<Utc>) -> Instant {
+    pub fn at(&self, now: DateTime<Utc>) -> WindowStates {
         let mut windows = vec![false; self.windows.len()];
         for &i in &self.referenced_windows {
             if let Some(w) = self.windows.get(i) {
                 windows[i] = w.contains(now);
             }
         }
-        Instant { now, windows }
+        WindowStates { now, windows }
     }
 
     /// The desired priority of `job` at `now`. Unfetched tags count as no tags and unfetched
@@ -279,14 +273,14 @@ impl Policy {
     }
 
     /// [`Policy::evaluate`] with precomputed window states.
-    pub fn evaluate_at(&self, job: &Job, baseline: Priority, at: &Instant) -> Evaluation {
-        let outcome = self.outcome(job, baseline, at);
-        self.describe(&outcome, baseline)
+    pub fn evaluate_at(&self, job: &Job, baseline: Priority, at: &WindowStates) -> Evaluation {
+        let decision = self.decision(job, baseline, at);
+        self.describe(&decision, baseline)
     }
 
     fn context<'a>(
         &self,
-        at: &'a Instant,
+        at: &'a WindowStates,
         mode: Mode,
         baseline: Option<Priority>,
         tag_values: &'a [Option<&'a str>],
@@ -302,10 +296,10 @@ impl Policy {
 
     /// The desired priority with what produced it; turn it into text with [`Policy::describe`]
     /// only when needed (allocates only when a clamp rule matched).
-    pub fn outcome(&self, job: &Job, baseline: Priority, at: &Instant) -> Outcome {
+    pub fn decision(&self, job: &Job, baseline: Priority, at: &WindowStates) -> Decision {
         let mut clamps = Vec::new();
-        let (desired, decider) = self.decide(job, baseline, at, Some(&mut clamps));
-        Outcome {
+        let (desired, decider) = self.apply_rules(job, baseline, at, Some(&mut clamps));
+        Decision {
             desired,
             decider,
             clamps,
@@ -313,17 +307,17 @@ impl Policy {
     }
 
     /// Only the desired priority: the planner's hot path (no allocation, no text).
-    pub fn desired_at(&self, job: &Job, baseline: Priority, at: &Instant) -> Priority {
-        self.decide(job, baseline, at, None).0
+    pub fn desired_at(&self, job: &Job, baseline: Priority, at: &WindowStates) -> Priority {
+        self.apply_rules(job, baseline, at, None).0
     }
 
     /// The precedence rules (module docs): the first matching deciding rule, then every matching
     /// clamp rule in file order. Records the clamps applied in `trace` when given.
-    fn decide(
+    fn apply_rules(
         &self,
         job: &Job,
         baseline: Priority,
-        at: &Instant,
+        at: &WindowStates,
         mut trace: Option<&mut Vec<(usize, Priority, Priority)>>,
     ) -> (Priority, Option<usize>) {
         // Look each tag key up once per job rather than once per condition.
@@ -355,8 +349,8 @@ impl Policy {
         (desired, decider)
     }
 
-    /// The [`Evaluation`] (rule and reason) of an [`Policy::outcome`].
-    pub fn describe(&self, o: &Outcome, baseline: Priority) -> Evaluation {
+    /// The [`Evaluation`] (rule and reason) of a [`Policy::decision`].
+    pub fn describe(&self, o: &Decision, baseline: Priority) -> Evaluation {
         use std::fmt::Write as _;
         let text = |i: usize| self.action_text.get(i).map_or("", String::as_str);
         let mut reason = String::with_capacity(96);
@@ -396,62 +390,6 @@ impl Policy {
         }
     }
 
-    /// Whether the outcome for `job` at `now` depends on inputs the client has not fetched
-    /// (`job.tags == None`, `job.details == None`). Jobs in unmanaged statuses need nothing.
-    ///
-    /// This covers the rules only. The ignore tag can stop any change, so before changing a job
-    /// whose tags were not read, use [`Policy::needs_for`], which also accounts for it.
-    pub fn needs(&self, job: &Job, now: DateTime<Utc>) -> Needs {
-        self.needs_at(job, None, &self.at(now))
-    }
-
-    /// [`Policy::needs`] with precomputed window states and, when known, the job's baseline
-    /// (without it, `priority` conditions count as unknown and needs are conservative).
-    pub fn needs_at(&self, job: &Job, baseline: Option<Priority>, at: &Instant) -> Needs {
-        let mut needs = Needs::default();
-        if !self.manages(job.status) || (job.tags.is_some() && job.details.is_some()) {
-            return needs;
-        }
-        let cx = self.context(at, Mode::Partial, baseline, &[]);
-        let mut decided = false;
-        for rule in &self.rules {
-            if decided && rule.is_deciding() {
-                continue;
-            }
-            match rule.eval(job, &cx) {
-                Truth::True => decided |= rule.is_deciding(),
-                Truth::False => {}
-                Truth::Unknown => {
-                    for c in &rule.when {
-                        if c.eval(job, &cx) == Truth::Unknown {
-                            let (t, d) = c.unknown_inputs(job, &cx);
-                            needs.tags |= t;
-                            needs.details |= d;
-                        }
-                    }
-                }
-            }
-        }
-        needs
-    }
-
-    /// [`Policy::needs`] plus the ignore tag: when the job would be changed (its desired priority
-    /// differs from its observed one) and its tags were not read, the tags are needed to know
-    /// whether it carries the ignore tag.
-    pub fn needs_for(&self, job: &Job, baseline: Priority, now: DateTime<Utc>) -> Needs {
-        let at = self.at(now);
-        let mut needs = self.needs_at(job, Some(baseline), &at);
-        if job.tags.is_none()
-            && !needs.tags
-            && !self.settings.ignore_tag.is_empty()
-            && self.manages(job.status)
-            && self.desired_at(job, baseline, &at) != job.priority
-        {
-            needs.tags = true;
-        }
-        needs
-    }
-
     /// The next instant strictly after `after` (within 8 days) at which a window that some rule
     /// refers to opens or closes.
     pub fn next_window_change(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
@@ -483,20 +421,17 @@ impl Policy {
     /// Every rule in order with each condition's result, the action taken and the outcome.
     pub fn explain(&self, job: &Job, baseline: Priority, now: DateTime<Utc>) -> Explanation {
         let at = self.at(now);
-        let outcome = self.outcome(job, baseline, &at);
-        let evaluation = self.describe(&outcome, baseline);
+        let decision = self.decision(job, baseline, &at);
+        let evaluation = self.describe(&decision, baseline);
         let cx = self.context(&at, Mode::Complete, Some(baseline), &[]);
         explain::build(
             self,
             job,
             baseline,
             &cx,
-            &outcome.decider,
-            &outcome.clamps,
+            &decision.decider,
+            &decision.clamps,
             evaluation,
         )
     }
 }
-
-#[cfg(test)]
-pub(crate) mod tests;

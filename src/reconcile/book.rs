@@ -277,8 +277,8 @@ impl JobBook {
         i: usize,
         o: &mut ObservedJob,
         baseline: crate::model::Priority,
-        at: &policy::Instant,
-        boundary: Option<&(DateTime<Utc>, policy::Instant)>,
+        at: &policy::WindowStates,
+        boundary: Option<&(DateTime<Utc>, policy::WindowStates)>,
         cx: &TriageContext<'_>,
     ) -> Option<ReadItem> {
         let record = self.records.get(&o.job.id);
