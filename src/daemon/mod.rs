@@ -265,7 +265,12 @@ pub async fn run_loaded(
     let mut loops = JoinSet::new();
     // Cron cadence: a UTC schedule that only signals the loops.
     let (cron_tx, cron_rx) = watch::channel(0u64);
-    loops.spawn(cron::run(cfg_rx.clone(), cron_tx, shutdown.clone()));
+    loops.spawn(cron::run(
+        cfg_rx.clone(),
+        cron_tx,
+        opts.clock,
+        shutdown.clone(),
+    ));
 
     for target in cfg_rx.borrow().targets.clone() {
         shared.health.register_target(&target.name);
