@@ -16,7 +16,9 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use chrono::{Timelike, Utc};
 use s3prio::emulator::{self, EmulatorHandle, EmulatorOptions, JobSpec, JobStatus, Throttle};
@@ -75,7 +77,7 @@ fn sample(pid: u32, s: &mut Sample) {
 }
 
 /// Polls the child until it exits, or until `enough()` says the work is done (then kills it).
-fn watch_child(
+async fn watch_child(
     mut child: Child,
     enough: impl Fn() -> bool,
 ) -> (Option<std::process::ExitStatus>, Sample) {
@@ -91,7 +93,7 @@ fn watch_child(
             let _ = child.wait();
             return (None, s);
         }
-        std::thread::sleep(Duration::from_millis(20));
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -242,11 +244,10 @@ async fn case(setup: Setup, n: usize, k: usize, r: f64, known: bool) -> Row {
         let emu_ref = &emu;
         // The tag store reads every job's memory after the changes; the changes are what is
         // timed, so the run may stop once they landed.
-        let (status, s) = tokio::task::block_in_place(|| {
-            watch_child(child, || {
-                setup == Setup::Defaults && landed(emu_ref, 500) >= k
-            })
-        });
+        let (status, s) = watch_child(child, || {
+            setup == Setup::Defaults && landed(emu_ref, 500) >= k
+        })
+        .await;
         sample.peak_rss_kib = sample.peak_rss_kib.max(s.peak_rss_kib);
         sample.cpu_ticks += s.cpu_ticks;
         if let Some(st) = status {
@@ -272,7 +273,7 @@ async fn case(setup: Setup, n: usize, k: usize, r: f64, known: bool) -> Row {
         .map(|u| u.at)
         .max()
         .expect("updates");
-    let secs = last.duration_since(start.into()).as_secs_f64();
+    let secs = last.duration_since(start).as_secs_f64();
     let stats = emu.stats();
     let steady = steady_state(setup, &emu, &cfg, dir.path(), n).await;
     emu.shutdown().await;
@@ -307,7 +308,7 @@ async fn steady_state(
         let child = command(cfg, home, &["apply", "--once"])
             .spawn()
             .expect("spawn");
-        let (status, _) = tokio::task::block_in_place(|| watch_child(child, || false));
+        let (status, _) = watch_child(child, || false).await;
         assert!(status.is_some_and(|s| s.success()), "steady apply failed");
         let s = emu.stats();
         return Some((s.total, s.count("ListJobs", "ok")));

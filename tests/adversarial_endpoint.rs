@@ -11,7 +11,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::process::{http, wait_until, Daemon};
+use tokio::time::Instant;
+
+use common::process::{http, Daemon};
+use common::wait::wait_until;
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -250,7 +253,7 @@ fn outcome_count(rig: &Rig, outcome: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_response_body_that_never_ends_fails_the_call_at_the_size_cap() {
     let server = Hostile::start(|_, _| Reply::Endless).await;
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let (err, rig) = failing_cycle(&server.url, 50.0).await;
     let took = started.elapsed();
     assert!(
@@ -448,12 +451,13 @@ async fn credentials_refused_by_the_service_count_and_show_in_readyz() {
     )
     .unwrap();
     let d = Daemon::start(&config, home.path(), &[]);
-    let addr = d.http_addr();
+    let addr = d.http_addr().await;
     let mut last = (0, String::new());
     wait_until("readyz with a reason", Duration::from_secs(15), || {
         last = http(&addr, "GET", "/readyz");
         last.1.contains("ExpiredToken")
-    });
+    })
+    .await;
     assert_eq!(last.0, 503);
     assert!(
         last.1.contains("refused the credentials")
@@ -547,7 +551,7 @@ async fn idle_and_half_open_connections_are_capped_and_closed() {
     let mut b = [0u8; 512];
     let n = c.read(&mut b).await.unwrap();
     assert!(String::from_utf8_lossy(&b[..n]).starts_with("HTTP/1.1 200"));
-    let t = std::time::Instant::now();
+    let t = Instant::now();
     let end = tokio::time::timeout(Duration::from_secs(5), c.read(&mut b)).await;
     assert!(matches!(end, Ok(Ok(0)) | Ok(Err(_))), "{end:?}");
     assert!(
@@ -619,19 +623,19 @@ async fn post_reconcile_is_coalesced_rate_limited_and_authorised() {
     .replace("listen = \"127.0.0.1:0\"", "listen = \"0.0.0.0:0\"");
     std::fs::write(&config, &text).unwrap();
     let d = Daemon::start(&config, home.path(), &[]);
-    let port = d.http_addr().rsplit(':').next().unwrap().to_string();
+    let port = d.http_addr().await.rsplit(':').next().unwrap().to_string();
     let addr = format!("127.0.0.1:{port}");
     let lists = || emu.stats().count("ListJobs", "ok");
-    wait_until("the first cycle", Duration::from_secs(15), || lists() >= 1);
-    std::thread::sleep(Duration::from_millis(500));
+    wait_until("the first cycle", Duration::from_secs(15), || lists() >= 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let before = lists();
 
     // A flood from loopback: one cycle now, one when the interval ends, none in between.
     let accepted = Arc::new(AtomicUsize::new(0));
     let flood = {
         let (addr, accepted) = (addr.clone(), accepted.clone());
-        std::thread::spawn(move || {
-            let start = std::time::Instant::now();
+        tokio::task::spawn_blocking(move || {
+            let start = Instant::now();
             let mut n = 0;
             while start.elapsed() < Duration::from_secs(2) {
                 if post(&addr, "/reconcile", "").0 == 202 {
@@ -642,8 +646,8 @@ async fn post_reconcile_is_coalesced_rate_limited_and_authorised() {
             n
         })
     };
-    let sent = flood.join().unwrap();
-    std::thread::sleep(Duration::from_secs(6));
+    let sent = flood.await.unwrap();
+    tokio::time::sleep(Duration::from_secs(6)).await;
     let cycles = lists() - before;
     println!("POST /reconcile flood: {sent} requests in 2 s started {cycles} cycle(s)");
     assert!(sent >= 200, "only {sent} requests sent");
@@ -691,7 +695,7 @@ async fn post_reconcile_is_coalesced_rate_limited_and_authorised() {
     )
     .unwrap();
     let d = Daemon::start(&config, home.path(), &[]);
-    let port = d.http_addr().rsplit(':').next().unwrap().to_string();
+    let port = d.http_addr().await.rsplit(':').next().unwrap().to_string();
     let addr = format!("127.0.0.1:{port}");
     assert_eq!(post(&addr, "/reconcile", "").0, 401);
     assert_eq!(

@@ -6,9 +6,12 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::process::{daemon_config, http, policy, wait_until, Daemon};
+use tokio::time::Instant;
+
+use common::process::{daemon_config, http, policy, Daemon};
+use common::wait::{poll, wait_until};
 use common::*;
 use s3prio::config::{self, Config};
 use s3prio::daemon::reload::{ConfigSource, ReloadOutcome, Trigger};
@@ -31,7 +34,7 @@ fn gauge(m: &Metrics) -> i64 {
 
 /// Runs `s3prio ARGS` and returns (exit code, stderr); kills it and fails if it takes longer
 /// than `within` (a read that blocks must fail the test, not hang it).
-fn exits(args: &[&str], within: Duration) -> (i32, String) {
+async fn exits(args: &[&str], within: Duration) -> (i32, String) {
     use std::io::Read;
     let home = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(s3prio_bin());
@@ -41,17 +44,10 @@ fn exits(args: &[&str], within: Duration) -> (i32, String) {
         .stderr(Stdio::piped());
     child_env(&mut cmd, home.path());
     let mut child = cmd.spawn().unwrap();
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if start.elapsed() > within {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("`s3prio {}` still running after {within:?}", args.join(" "));
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let Some(status) = poll(within, || child.try_wait().unwrap()).await else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("`s3prio {}` still running after {within:?}", args.join(" "));
     };
     let mut err = String::new();
     child
@@ -148,10 +144,10 @@ async fn a_file_that_is_not_utf8_is_refused_by_check_run_and_reload_alike() {
     );
 
     let p = path.to_str().unwrap();
-    let (code, err) = exits(&["check", "--config", p], Duration::from_secs(20));
+    let (code, err) = exits(&["check", "--config", p], Duration::from_secs(20)).await;
     assert_eq!(code, 78, "{err}");
     assert!(err.contains(&located), "{err}");
-    let (code, err) = exits(&["run", "--config", p], Duration::from_secs(20));
+    let (code, err) = exits(&["run", "--config", p], Duration::from_secs(20)).await;
     assert_eq!(code, 78, "{err}");
     assert!(err.contains(&located), "{err}");
 
@@ -206,7 +202,7 @@ fn reload_gauge(addr: &str) -> String {
 }
 
 /// How often `file` is opened during `span` (by anyone), as inotify reports it.
-fn opens_of(file: &Path, span: Duration) -> usize {
+async fn opens_of(file: &Path, span: Duration) -> usize {
     use notify_debouncer_full::notify::{
         self, event::AccessKind, EventKind, RecursiveMode, Watcher,
     };
@@ -214,7 +210,7 @@ fn opens_of(file: &Path, span: Duration) -> usize {
     let mut w = notify::recommended_watcher(tx).unwrap();
     w.watch(file.parent().unwrap(), RecursiveMode::NonRecursive)
         .unwrap();
-    std::thread::sleep(span);
+    tokio::time::sleep(span).await;
     drop(w);
     rx.try_iter()
         .filter_map(Result::ok)
@@ -241,7 +237,7 @@ async fn the_watcher_reacts_to_the_config_file_and_its_link_target_only() {
     let config_path = s.etc.join("s3prio.toml");
     std::os::unix::fs::symlink(&target, &config_path).unwrap();
     let d = Daemon::start(&config_path, &s.home, &[]);
-    let addr = d.http_addr();
+    let addr = d.http_addr().await;
     let urgent = || {
         ids[..3]
             .iter()
@@ -250,10 +246,11 @@ async fn the_watcher_reacts_to_the_config_file_and_its_link_target_only() {
     };
     wait_until("first policy", Duration::from_secs(15), || {
         urgent() == vec![500; 3]
-    });
+    })
+    .await;
 
     // Its own reads of the file do not make the daemon read it again (a silent loop).
-    let opens = opens_of(&target, Duration::from_secs(3));
+    let opens = opens_of(&target, Duration::from_secs(3)).await;
     assert!(
         opens <= 1,
         "the config was opened {opens} times in 3 s of quiet"
@@ -265,16 +262,18 @@ async fn the_watcher_reacts_to_the_config_file_and_its_link_target_only() {
         "edit through the link applied",
         Duration::from_secs(10),
         || urgent() == vec![600; 3],
-    );
+    )
+    .await;
 
     // A bad edit is reported once, however much else happens in either directory.
     std::fs::write(&target, cfg(700).replace("action", "acton")).unwrap();
-    d.wait_log("config reload rejected", Duration::from_secs(10));
+    d.wait_log("config reload rejected", Duration::from_secs(10))
+        .await;
     for i in 0..10 {
         std::fs::write(s.etc.join("notes.txt"), format!("{i}")).unwrap();
         std::fs::write(managed.join(".s3prio.toml.swp"), format!("{i}")).unwrap();
         std::fs::write(s.etc.join("state.json.bak"), format!("{i}")).unwrap();
-        std::thread::sleep(Duration::from_millis(300));
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
     assert_eq!(count(&d, "config reload rejected"), 1, "{}", d.log());
     assert_eq!(
@@ -286,11 +285,12 @@ async fn the_watcher_reacts_to_the_config_file_and_its_link_target_only() {
     // A directory at the config path: an error, the gauge at 0, and no reload loop.
     std::fs::remove_file(&config_path).unwrap();
     std::fs::create_dir(&config_path).unwrap();
-    d.wait_log("a directory, not a regular file", Duration::from_secs(10));
+    d.wait_log("a directory, not a regular file", Duration::from_secs(10))
+        .await;
     // The removal and the new directory may be seen apart: at most one line each.
     let errors = count(&d, "the config file cannot be read");
     assert!(errors <= 2, "{}", d.log());
-    std::thread::sleep(Duration::from_secs(3));
+    tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
         count(&d, "the config file cannot be read"),
         errors,
@@ -308,7 +308,8 @@ async fn the_watcher_reacts_to_the_config_file_and_its_link_target_only() {
     std::os::unix::fs::symlink(&target, &config_path).unwrap();
     wait_until("gauge back to 1", Duration::from_secs(10), || {
         reload_gauge(&addr) == "s3prio_config_last_reload_successful 1"
-    });
+    })
+    .await;
     assert_eq!(count(&d, "config reloaded"), 1, "{}", d.log());
     drop(d);
     emu.shutdown().await;
@@ -341,7 +342,7 @@ async fn special_and_oversized_files_are_refused_without_blocking() {
         (big.to_str().unwrap(), "larger than 1024 KiB"),
     ] {
         for cmd in ["check", "run"] {
-            let (code, err) = exits(&[cmd, "--config", path], quick);
+            let (code, err) = exits(&[cmd, "--config", path], quick).await;
             assert_eq!(code, 78, "{cmd} {path}: {err}");
             assert!(
                 err.contains(path) && err.contains(what),
@@ -360,13 +361,14 @@ async fn special_and_oversized_files_are_refused_without_blocking() {
     )
     .unwrap();
     let mut d = Daemon::start(&config_path, &s.home, &[]);
-    let addr = d.http_addr();
+    let addr = d.http_addr().await;
     let tmp = s.etc.join("incoming");
     mkfifo(&tmp);
     std::fs::rename(&tmp, &config_path).unwrap();
-    d.wait_log("the config file cannot be read", Duration::from_secs(10));
+    d.wait_log("the config file cannot be read", Duration::from_secs(10))
+        .await;
     d.signal("HUP");
-    std::thread::sleep(Duration::from_millis(500));
+    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(http(&addr, "GET", "/healthz").0, 200);
     assert_eq!(
         reload_gauge(&addr),
@@ -375,6 +377,7 @@ async fn special_and_oversized_files_are_refused_without_blocking() {
     d.signal("TERM");
     let status = d
         .wait_exit(Duration::from_secs(10))
+        .await
         .expect("exits on SIGTERM");
     assert!(status.success(), "{status:?}");
     emu.shutdown().await;
@@ -578,7 +581,7 @@ async fn signals_during_start_up_do_not_kill_the_daemon() {
             start.elapsed() < Duration::from_secs(10),
             "no signal handlers"
         );
-        std::thread::sleep(Duration::from_millis(1));
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
     // The handlers are in place while the config is still being read: nothing listens yet.
     let listening = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
@@ -589,16 +592,17 @@ async fn signals_during_start_up_do_not_kill_the_daemon() {
         !listening,
         "the handlers came only after start-up; this test needs a slower start"
     );
-    d.wait_log("s3prio started", Duration::from_secs(30));
+    d.wait_log("s3prio started", Duration::from_secs(30)).await;
     assert!(
         d.child.try_wait().unwrap().is_none(),
         "the daemon died:\n{}",
         d.log()
     );
-    d.wait_log("SIGHUP: reloading the config", Duration::from_secs(10));
+    d.wait_log("SIGHUP: reloading the config", Duration::from_secs(10))
+        .await;
     assert_eq!(http(&format!("127.0.0.1:{port}"), "GET", "/healthz").0, 200);
     d.signal("TERM");
-    let status = d.wait_exit(Duration::from_secs(10)).expect("exits");
+    let status = d.wait_exit(Duration::from_secs(10)).await.expect("exits");
     assert!(status.success(), "{status:?}");
     emu.shutdown().await;
 }
@@ -641,7 +645,8 @@ async fn a_closed_stdout_and_stderr_do_not_stop_reconciling() {
     let late = insert_jobs(&emu, 30, 30, 100);
     wait_until("the new jobs changed", Duration::from_secs(20), || {
         late.iter().all(|id| priority(&emu, id) == 500)
-    });
+    })
+    .await;
     std::fs::write(
         &config_path,
         daemon_config(&emu.endpoint_url(), &s.etc, "1s", &policy(650)),
@@ -657,7 +662,8 @@ async fn a_closed_stdout_and_stderr_do_not_stop_reconciling() {
         "the reloaded policy applied",
         Duration::from_secs(20),
         || late.iter().all(|id| priority(&emu, id) == 650),
-    );
+    )
+    .await;
     assert!(child.try_wait().unwrap().is_none(), "the daemon exited");
     let (status, body) = http(&addr, "GET", "/metrics");
     assert_eq!(status, 200);
@@ -675,17 +681,9 @@ async fn a_closed_stdout_and_stderr_do_not_stop_reconciling() {
         .status()
         .unwrap()
         .success());
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "no exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = poll(Duration::from_secs(10), || child.try_wait().unwrap())
+        .await
+        .expect("no exit after SIGTERM");
     assert!(status.success(), "{status:?}");
     emu.shutdown().await;
 }

@@ -4,9 +4,12 @@
 mod common;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use common::process::*;
+use common::wait::wait_until;
 use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,7 +38,7 @@ async fn reload_by_edit_rename_and_configmap_symlink_swap() {
     let config_path = dir.join("s3prio.toml");
 
     let d = Daemon::start(&config_path, home.path(), &[]);
-    let addr = d.http_addr();
+    let addr = d.http_addr().await;
     let urgent = || {
         ids[..3]
             .iter()
@@ -44,13 +47,15 @@ async fn reload_by_edit_rename_and_configmap_symlink_swap() {
     };
     wait_until("first policy", Duration::from_secs(15), || {
         urgent() == vec![500; 3]
-    });
+    })
+    .await;
 
     // 1. ConfigMap-style symlink swap.
     write_generation("..gen2", &cfg(600));
     wait_until("symlink-swapped policy", Duration::from_secs(10), || {
         urgent() == vec![600; 3]
-    });
+    })
+    .await;
 
     // 2. Replace by rename (what editors do). This replaces the symlink with a plain file.
     let tmp = dir.join("s3prio.toml.new");
@@ -58,29 +63,34 @@ async fn reload_by_edit_rename_and_configmap_symlink_swap() {
     std::fs::rename(&tmp, &config_path).unwrap();
     wait_until("renamed policy", Duration::from_secs(10), || {
         urgent() == vec![700; 3]
-    });
+    })
+    .await;
 
     // 3. A broken edit in place: the old policy stays, the process stays up, the metric is 0.
     std::fs::write(&config_path, cfg(800).replace("action", "acton")).unwrap();
-    d.wait_log("config reload rejected", Duration::from_secs(10));
+    d.wait_log("config reload rejected", Duration::from_secs(10))
+        .await;
     let (_, metrics) = http(&addr, "GET", "/metrics");
     assert!(
         metrics.contains("s3prio_config_last_reload_successful 0"),
         "{metrics}"
     );
-    let err_line = d.wait_log("config reload rejected", Duration::from_secs(1));
+    let err_line = d
+        .wait_log("config reload rejected", Duration::from_secs(1))
+        .await;
     assert!(
         err_line.contains("s3prio.toml:"),
         "located error: {err_line}"
     );
-    std::thread::sleep(Duration::from_secs(1));
+    tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(urgent(), vec![700; 3]);
 
     // 4. The next good edit in place applies.
     std::fs::write(&config_path, cfg(850)).unwrap();
     wait_until("edited policy", Duration::from_secs(10), || {
         urgent() == vec![850; 3]
-    });
+    })
+    .await;
     let (_, metrics) = http(&addr, "GET", "/metrics");
     assert!(metrics.contains("s3prio_config_last_reload_successful 1"));
     emu.shutdown().await;
@@ -112,24 +122,26 @@ async fn sighup_reloads_and_sigterm_exits_zero_with_writes_in_flight() {
     let config_path = etc.join("s3prio.toml");
     std::fs::hard_link(other.join("real.toml"), &config_path).unwrap();
     let mut d = Daemon::start(&config_path, home.path(), &[]);
-    d.http_addr();
+    d.http_addr().await;
     wait_until("some writes", Duration::from_secs(30), || {
         ids.iter().filter(|id| priority(&emu, id) == 500).count() >= 10
-    });
+    })
+    .await;
     std::fs::write(other.join("real.toml"), slow(600)).unwrap();
-    std::thread::sleep(Duration::from_secs(2));
+    tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
         !d.log().contains("config reloaded"),
         "the watcher saw the hard-link write"
     );
     d.signal("HUP");
-    d.wait_log("config reloaded", Duration::from_secs(5));
+    d.wait_log("config reloaded", Duration::from_secs(5)).await;
     // The reloaded policy is the one acted on.
     wait_until(
         "writes of the reloaded policy",
         Duration::from_secs(15),
         || ids.iter().filter(|id| priority(&emu, id) == 600).count() >= 5,
-    );
+    )
+    .await;
 
     // Within shutdown_timeout (5 s), by stopping the writes rather than by abandoning them.
     let shutdown_timeout = Duration::from_secs(5);
@@ -137,6 +149,7 @@ async fn sighup_reloads_and_sigterm_exits_zero_with_writes_in_flight() {
     d.signal("TERM");
     let status = d
         .wait_exit(Duration::from_secs(15))
+        .await
         .expect("exits within the bound");
     let took = sent.elapsed();
     println!("SIGTERM -> exit in {took:?}");
@@ -236,6 +249,7 @@ async fn systemd_notifications_arrive() {
     d.signal("TERM");
     assert!(d
         .wait_exit(Duration::from_secs(10))
+        .await
         .is_some_and(|s| s.success()));
     emu.shutdown().await;
 }
@@ -275,12 +289,13 @@ action = {{ set = 777 }}
     )
     .unwrap();
     let d = Daemon::start(&config_path, home.path(), &[]);
-    d.http_addr();
-    d.wait_log("s3prio started", Duration::from_secs(10));
+    d.http_addr().await;
+    d.wait_log("s3prio started", Duration::from_secs(10)).await;
     assert!(ids.iter().all(|id| priority(&emu, id) == 100));
     wait_until("window opened + 5 s", Duration::from_secs(120), || {
         Utc::now() > open + chrono::Duration::seconds(5)
-    });
+    })
+    .await;
     let landed: Vec<chrono::DateTime<Utc>> = emu
         .priority_updates()
         .iter()
@@ -319,10 +334,11 @@ async fn metrics_health_and_readiness_follow_the_service() {
     )
     .unwrap();
     let d = Daemon::start(&config_path, home.path(), &[]);
-    let addr = d.http_addr();
+    let addr = d.http_addr().await;
     wait_until("ready", Duration::from_secs(15), || {
         http(&addr, "GET", "/readyz").0 == 200
-    });
+    })
+    .await;
 
     let (status, body) = http(&addr, "GET", "/metrics");
     assert_eq!(status, 200);
@@ -345,12 +361,14 @@ async fn metrics_health_and_readiness_follow_the_service() {
     emu.set_down(true);
     wait_until("not ready", Duration::from_secs(30), || {
         http(&addr, "GET", "/readyz").0 == 503
-    });
+    })
+    .await;
     assert_eq!(http(&addr, "GET", "/healthz").0, 200);
     emu.set_down(false);
     wait_until("ready again", Duration::from_secs(30), || {
         http(&addr, "GET", "/readyz").0 == 200
-    });
+    })
+    .await;
 
     // On-demand trigger.
     let (status, _) = http(&addr, "POST", "/reconcile");

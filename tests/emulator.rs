@@ -31,6 +31,15 @@ impl ResolveEndpoint for FixedEndpoint {
     }
 }
 
+/// Sends the request built by `$call`; it must fail with the typed service error `$is`.
+macro_rules! fails_with {
+    ($call:expr, $is:ident) => {{
+        let e = $call.send().await.expect_err(stringify!($is));
+        let e = e.into_service_error();
+        assert!(e.$is(), "{}: {e:?}", stringify!($is));
+    }};
+}
+
 fn client(emu: &EmulatorHandle) -> Client {
     let conf = aws_sdk_s3control::Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -211,12 +220,7 @@ async fn create_describe_and_replace_tags() {
     for i in 0..51 {
         req = req.tags(tag(&format!("k{i}"), "v"));
     }
-    assert!(req
-        .send()
-        .await
-        .unwrap_err()
-        .into_service_error()
-        .is_too_many_tags_exception());
+    fails_with!(req, is_too_many_tags_exception);
     emu.shutdown().await;
 }
 
@@ -274,16 +278,9 @@ async fn lists_2500_jobs_in_three_pages_without_gaps_or_repeats() {
     // maxResults outside the model's 0..1000 is refused; 0 means the default page of 1000; an
     // invalid token is InvalidNextTokenException.
     for n in [1001, 5000] {
-        let err = c
-            .list_jobs()
-            .account_id(ACCOUNT)
-            .max_results(n)
-            .send()
-            .await
-            .unwrap_err();
-        assert!(
-            err.into_service_error().is_invalid_request_exception(),
-            "maxResults {n}"
+        fails_with!(
+            c.list_jobs().account_id(ACCOUNT).max_results(n),
+            is_invalid_request_exception
         );
     }
     let out = c
@@ -294,14 +291,10 @@ async fn lists_2500_jobs_in_three_pages_without_gaps_or_repeats() {
         .await
         .unwrap();
     assert_eq!(out.jobs().len(), 1000);
-    let err = c
-        .list_jobs()
-        .account_id(ACCOUNT)
-        .next_token("garbage")
-        .send()
-        .await
-        .unwrap_err();
-    assert!(err.into_service_error().is_invalid_next_token_exception());
+    fails_with!(
+        c.list_jobs().account_id(ACCOUNT).next_token("garbage"),
+        is_invalid_next_token_exception
+    );
     emu.shutdown().await;
 }
 
@@ -419,15 +412,13 @@ async fn updates_priority_and_status_and_reads_them_back() {
     assert_eq!(out.status(), Some(&SdkStatus::Ready));
     assert_eq!(out.status_update_reason(), Some("confirmed by test"));
     // Ready again is not a valid transition.
-    let err = c
-        .update_job_status()
-        .account_id(ACCOUNT)
-        .job_id(&id)
-        .requested_job_status(RequestedJobStatus::Ready)
-        .send()
-        .await
-        .unwrap_err();
-    assert!(err.into_service_error().is_job_status_exception());
+    fails_with!(
+        c.update_job_status()
+            .account_id(ACCOUNT)
+            .job_id(&id)
+            .requested_job_status(RequestedJobStatus::Ready),
+        is_job_status_exception
+    );
     let out = c
         .update_job_status()
         .account_id(ACCOUNT)
@@ -447,83 +438,53 @@ async fn typed_errors_on_the_right_calls() {
     let c = client(&emu);
     let missing = "00000000-0000-4000-8000-000000000000";
 
-    let e = c
-        .describe_job()
-        .account_id(ACCOUNT)
-        .job_id(missing)
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.into_service_error().is_not_found_exception());
-    let e = c
-        .get_job_tagging()
-        .account_id(ACCOUNT)
-        .job_id(missing)
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.into_service_error().is_not_found_exception());
-    let e = c
-        .update_job_priority()
-        .account_id(ACCOUNT)
-        .job_id(missing)
-        .priority(5)
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.into_service_error().is_not_found_exception());
-    let e = c
-        .put_job_tagging()
-        .account_id(ACCOUNT)
-        .job_id(missing)
-        .set_tags(Some(Vec::new()))
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.into_service_error().is_not_found_exception());
+    fails_with!(
+        c.describe_job().account_id(ACCOUNT).job_id(missing),
+        is_not_found_exception
+    );
+    fails_with!(
+        c.get_job_tagging().account_id(ACCOUNT).job_id(missing),
+        is_not_found_exception
+    );
+    fails_with!(
+        c.update_job_priority()
+            .account_id(ACCOUNT)
+            .job_id(missing)
+            .priority(5),
+        is_not_found_exception
+    );
+    fails_with!(
+        c.put_job_tagging()
+            .account_id(ACCOUNT)
+            .job_id(missing)
+            .set_tags(Some(Vec::new())),
+        is_not_found_exception
+    );
     // Jobs of another account are not visible.
-    let e = c
-        .describe_job()
-        .account_id(OTHER_ACCOUNT)
-        .job_id(&id)
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.into_service_error().is_not_found_exception());
+    fails_with!(
+        c.describe_job().account_id(OTHER_ACCOUNT).job_id(&id),
+        is_not_found_exception
+    );
 
-    let e = c
-        .update_job_priority()
-        .account_id(ACCOUNT)
-        .job_id(&id)
-        .priority(-1)
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.into_service_error().is_bad_request_exception());
-    let e = c
-        .describe_job()
-        .account_id(ACCOUNT)
-        .job_id("bad!id")
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.into_service_error().is_bad_request_exception());
-    let e = c
-        .describe_job()
-        .account_id(ACCOUNT)
-        .job_id("abc")
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.into_service_error().is_bad_request_exception());
-    let e = c
-        .describe_job()
-        .account_id("12345")
-        .job_id(&id)
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.into_service_error().is_bad_request_exception());
+    fails_with!(
+        c.update_job_priority()
+            .account_id(ACCOUNT)
+            .job_id(&id)
+            .priority(-1),
+        is_bad_request_exception
+    );
+    fails_with!(
+        c.describe_job().account_id(ACCOUNT).job_id("bad!id"),
+        is_bad_request_exception
+    );
+    fails_with!(
+        c.describe_job().account_id(ACCOUNT).job_id("abc"),
+        is_bad_request_exception
+    );
+    fails_with!(
+        c.describe_job().account_id("12345").job_id(&id),
+        is_bad_request_exception
+    );
     assert_eq!(emu.job(ACCOUNT, &id).unwrap().priority, 10);
 
     emu.set_throttle(Some(Throttle {
@@ -536,23 +497,17 @@ async fn typed_errors_on_the_right_calls() {
         .send()
         .await
         .unwrap();
-    let e = c
-        .describe_job()
-        .account_id(ACCOUNT)
-        .job_id(&id)
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.into_service_error().is_too_many_requests_exception());
-    let e = c
-        .update_job_priority()
-        .account_id(ACCOUNT)
-        .job_id(&id)
-        .priority(5)
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.into_service_error().is_too_many_requests_exception());
+    fails_with!(
+        c.describe_job().account_id(ACCOUNT).job_id(&id),
+        is_too_many_requests_exception
+    );
+    fails_with!(
+        c.update_job_priority()
+            .account_id(ACCOUNT)
+            .job_id(&id)
+            .priority(5),
+        is_too_many_requests_exception
+    );
     // ListJobs models no TooManyRequestsException, but the code still reaches the client.
     let e = c.list_jobs().account_id(ACCOUNT).send().await.unwrap_err();
     let code = aws_sdk_s3control::error::ProvideErrorMetadata::code(&e.into_service_error())
@@ -568,25 +523,17 @@ async fn typed_errors_on_the_right_calls() {
 
     emu.set_throttle(None);
     emu.set_fault_rate(1.0);
-    let e = c
-        .describe_job()
-        .account_id(ACCOUNT)
-        .job_id(&id)
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.into_service_error().is_internal_service_exception());
+    fails_with!(
+        c.describe_job().account_id(ACCOUNT).job_id(&id),
+        is_internal_service_exception
+    );
     emu.set_fault_rate(0.0);
 
     emu.remove_job(ACCOUNT, &id);
-    let e = c
-        .describe_job()
-        .account_id(ACCOUNT)
-        .job_id(&id)
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.into_service_error().is_not_found_exception());
+    fails_with!(
+        c.describe_job().account_id(ACCOUNT).job_id(&id),
+        is_not_found_exception
+    );
     let stats = emu.stats();
     // missing id, another account's job, a missing id in another account, the removed job.
     assert_eq!(

@@ -3,9 +3,12 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use common::process::*;
+use common::wait::{poll, wait_until};
 use common::*;
 use s3prio::emulator::{JobSpec, JobStatus, RequestRecord};
 
@@ -48,7 +51,7 @@ async fn throttle_storm_then_calm() {
     std::fs::write(&cfg, urgent_config(&emu, home.path(), "")).unwrap();
     emu.set_throttle_fraction(0.5);
     let mut d = Daemon::start(&cfg, home.path(), &[]);
-    let addr = d.http_addr();
+    let addr = d.http_addr().await;
     let storm = Duration::from_secs(
         std::env::var("S3PRIO_STORM_SECS")
             .ok()
@@ -77,7 +80,8 @@ async fn throttle_storm_then_calm() {
         "all changes after the storm",
         Duration::from_secs(120),
         || urgent_done(&emu, &ids) == 300,
-    );
+    )
+    .await;
 
     let (_, metrics) = http(&addr, "GET", "/metrics");
     let hist = retry_histogram(&metrics);
@@ -106,6 +110,7 @@ async fn throttle_storm_then_calm() {
     d.signal("TERM");
     assert!(d
         .wait_exit(Duration::from_secs(15))
+        .await
         .is_some_and(|s| s.success()));
     emu.shutdown().await;
 }
@@ -123,10 +128,11 @@ async fn emulator_down_then_back() {
     )
     .unwrap();
     let d = Daemon::start(&cfg, home.path(), &[]);
-    let addr = d.http_addr();
+    let addr = d.http_addr().await;
     wait_until("some changes", Duration::from_secs(20), || {
         urgent_done(&emu, &ids) >= 5
-    });
+    })
+    .await;
     // Down mid-cycle (50 writes at 10/s take 5 s).
     emu.set_down(true);
     let down_for = Duration::from_secs(
@@ -138,7 +144,8 @@ async fn emulator_down_then_back() {
     let went_down = Instant::now();
     wait_until("readiness 503", Duration::from_secs(25), || {
         http(&addr, "GET", "/readyz").0 == 503
-    });
+    })
+    .await;
     assert_eq!(
         http(&addr, "GET", "/healthz").0,
         200,
@@ -148,10 +155,12 @@ async fn emulator_down_then_back() {
     emu.set_down(false);
     wait_until("readiness 200", Duration::from_secs(60), || {
         http(&addr, "GET", "/readyz").0 == 200
-    });
+    })
+    .await;
     wait_until("all changes", Duration::from_secs(30), || {
         urgent_done(&emu, &ids) == 50
-    });
+    })
+    .await;
     println!("outage of {down_for:?}: recovered, 50/50 changes landed");
     emu.shutdown().await;
 }
@@ -191,24 +200,21 @@ async fn kill_dash_nine_mid_cycle_loses_no_baseline() {
             .filter(|(i, id)| priority(&emu, id) == 1100 + *i as i32)
             .count()
     };
-    let t0 = Instant::now();
-    while raised() < 20 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "nothing raised:\n{}",
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
+    if poll(Duration::from_secs(30), || (raised() >= 20).then_some(()))
+        .await
+        .is_none()
+    {
+        panic!("nothing raised:\n{}", d.log());
     }
     d.signal("KILL");
-    let _ = d.wait_exit(Duration::from_secs(5));
+    let _ = d.wait_exit(Duration::from_secs(5)).await;
     let at_kill = raised();
     println!("killed with {at_kill} of 200 raised");
     assert!(at_kill < 200, "the kill must land mid-cycle");
 
     // Restart inside the window: converges.
     let d2 = Daemon::start(&cfg, home.path(), &[]);
-    wait_until("all raised", Duration::from_secs(60), || raised() == 200);
+    wait_until("all raised", Duration::from_secs(60), || raised() == 200).await;
     drop(d2);
     // Restart after the window closed: every job back at its own priority.
     std::fs::write(&cfg, text(&closed_now)).unwrap();
@@ -217,7 +223,8 @@ async fn kill_dash_nine_mid_cycle_loses_no_baseline() {
         ids.iter()
             .enumerate()
             .all(|(i, id)| priority(&emu, id) == 100 + i as i32)
-    });
+    })
+    .await;
     emu.shutdown().await;
 }
 
@@ -249,10 +256,11 @@ async fn jobs_finish_and_appear_during_cycles() {
     std::fs::write(&cfg, text(500)).unwrap();
     emu.start_request_log();
     let d = Daemon::start(&cfg, home.path(), &[]);
-    let addr = d.http_addr();
+    let addr = d.http_addr().await;
     wait_until("some changes", Duration::from_secs(20), || {
         urgent_done(&emu, &ids) >= 10
-    });
+    })
+    .await;
     // Of the jobs whose write is still queued (the last ones in job-id order, the order the
     // writes go out in), 30 vanish (NotFound on their write) and 20 complete.
     let mut pending: Vec<&String> = ids.iter().filter(|id| priority(&emu, id) == 100).collect();
@@ -288,10 +296,12 @@ async fn jobs_finish_and_appear_during_cycles() {
         "remaining and new jobs raised",
         Duration::from_secs(60),
         || urgent_done(&emu, &alive) == 150 && urgent_done(&emu, &fresh) == 50,
-    );
+    )
+    .await;
     wait_until("ready", Duration::from_secs(10), || {
         http(&addr, "GET", "/readyz").0 == 200
-    });
+    })
+    .await;
 
     // Each vanished job whose write was queued got that one write, answered NotFound, and
     // never a retry nor any later call.
@@ -328,7 +338,8 @@ async fn jobs_finish_and_appear_during_cycles() {
         "the new policy on the remaining jobs",
         Duration::from_secs(60),
         || urgent_done_at(&emu, &alive, 600) && urgent_done_at(&emu, &fresh, 600),
-    );
+    )
+    .await;
     let log = emu.request_log();
     for (id, before) in completed.iter().zip(&at_completion) {
         assert_eq!(
@@ -357,10 +368,11 @@ async fn reload_storm_ends_on_the_last_valid_policy() {
     let text = |set: i32| daemon_config(&emu.endpoint_url(), home.path(), "2s", &policy(set));
     std::fs::write(&cfg, text(300)).unwrap();
     let mut d = Daemon::start(&cfg, home.path(), &[]);
-    let addr = d.http_addr();
+    let addr = d.http_addr().await;
     wait_until("first policy", Duration::from_secs(15), || {
         urgent_done_at(&emu, &ids[..5], 300)
-    });
+    })
+    .await;
     // 50 edits in 10 s; every third one invalid; the last one valid.
     for i in 0..50 {
         let body = if i % 3 == 2 {
@@ -374,7 +386,8 @@ async fn reload_storm_ends_on_the_last_valid_policy() {
     let last = 400 + 49;
     wait_until("final policy applied", Duration::from_secs(15), || {
         urgent_done_at(&emu, &ids[..5], last)
-    });
+    })
+    .await;
     assert!(d.child.try_wait().unwrap().is_none(), "no crash");
     let (_, metrics) = http(&addr, "GET", "/metrics");
     assert!(metrics.contains("s3prio_config_last_reload_successful 1"));
@@ -420,6 +433,7 @@ async fn reload_storm_ends_on_the_last_valid_policy() {
     d.signal("TERM");
     assert!(d
         .wait_exit(Duration::from_secs(10))
+        .await
         .is_some_and(|s| s.success()));
     emu.shutdown().await;
 }

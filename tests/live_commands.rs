@@ -5,7 +5,9 @@
 mod common;
 
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use common::*;
 use s3prio::emulator::{self, EmulatorOptions, JobSpec, JobStatus, Throttle};
@@ -159,8 +161,8 @@ async fn a_long_live_plan_shows_progress_on_stderr_and_only_the_plan_on_stdout()
     emu.shutdown().await;
 }
 
-fn interrupt_after(child: &std::process::Child, after: Duration) {
-    std::thread::sleep(after);
+async fn interrupt_after(child: &std::process::Child, after: Duration) {
+    tokio::time::sleep(after).await;
     let ok = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -184,7 +186,7 @@ async fn ctrl_c_stops_a_long_plan_and_apply_and_says_what_was_done() {
     let child = s3prio(dir.path(), &["plan", "--config", cfg])
         .spawn()
         .unwrap();
-    interrupt_after(&child, Duration::from_secs(3));
+    interrupt_after(&child, Duration::from_secs(3)).await;
     let started = Instant::now();
     let out = child.wait_with_output().unwrap();
     let (stdout, stderr) = text(&out);
@@ -204,7 +206,7 @@ async fn ctrl_c_stops_a_long_plan_and_apply_and_says_what_was_done() {
     )
     .spawn()
     .unwrap();
-    interrupt_after(&child, Duration::from_secs(4));
+    interrupt_after(&child, Duration::from_secs(4)).await;
     let out = child.wait_with_output().unwrap();
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(130), "{stderr}");

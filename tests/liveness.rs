@@ -7,9 +7,12 @@ mod common;
 
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use common::process::*;
+use common::wait::wait_until;
 use common::*;
 
 /// Collects systemd notifications sent to a socket in `dir`.
@@ -93,7 +96,7 @@ async fn a_cycle_far_longer_than_the_stuck_threshold_stays_live() {
             ("WATCHDOG_USEC", "1000000".to_string()),
         ],
     );
-    let addr = d.http_addr();
+    let addr = d.http_addr().await;
     let start = Instant::now();
     let mut pings = Vec::new();
     let mut checks = 0;
@@ -165,7 +168,7 @@ async fn a_loop_whose_calls_never_return_is_reported_stuck() {
             ("WATCHDOG_USEC", "1000000".to_string()),
         ],
     );
-    let addr = d.http_addr();
+    let addr = d.http_addr().await;
     let (status, _) = http(&addr, "GET", "/healthz");
     assert_eq!(status, 200, "alive at start");
     let mut turned = None;
@@ -206,16 +209,17 @@ async fn post_reconcile_refresh_tags_and_sigusr1_pick_up_tag_edits() {
     // an edit within this test.
     std::fs::write(&cfg, liveness_config(&emu.endpoint_url(), 200, "")).unwrap();
     let d = Daemon::start(&cfg, home.path(), &[]);
-    let addr = d.http_addr();
+    let addr = d.http_addr().await;
     wait_until("first cycle", Duration::from_secs(20), || {
         emu.stats().count("GetJobTagging", "ok") >= 20
-    });
-    std::thread::sleep(Duration::from_millis(500));
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
 
     emu.set_tags_direct(ACCOUNT, &ids[4], vec![tag("urgent", "true")]);
     let (status, _) = http(&addr, "POST", "/reconcile");
     assert_eq!(status, 202);
-    std::thread::sleep(Duration::from_secs(2));
+    tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         priority(&emu, &ids[4]),
         100,
@@ -228,7 +232,8 @@ async fn post_reconcile_refresh_tags_and_sigusr1_pick_up_tag_edits() {
         "the edit seen after ?refresh=tags",
         Duration::from_secs(5),
         || priority(&emu, &ids[4]) == 900,
-    );
+    )
+    .await;
 
     emu.set_tags_direct(ACCOUNT, &ids[9], vec![tag("urgent", "true")]);
     d.signal("USR1");
@@ -236,7 +241,8 @@ async fn post_reconcile_refresh_tags_and_sigusr1_pick_up_tag_edits() {
         "the edit seen after SIGUSR1",
         Duration::from_secs(5),
         || priority(&emu, &ids[9]) == 900,
-    );
+    )
+    .await;
     let (status, body) = http(&addr, "POST", "/reconcile?refresh=everything");
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("refresh=tags"), "{body}");

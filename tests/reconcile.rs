@@ -2,7 +2,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use chrono::{TimeZone, Utc};
 use common::*;
@@ -18,24 +20,49 @@ fn file_store(dir: &std::path::Path) -> String {
     FILE_STORE.replace("STATE", &dir.join("state.json").display().to_string())
 }
 
+/// Jobs described `raise-*` go to 500.
+const RAISE: &str = r#"
+[[rules]]
+name = "raise"
+when = { description_glob = "raise-*" }
+action = { set = 500 }
+"#;
+
+/// Jobs tagged urgent=true go to 900.
+const URGENT: &str = r#"
+[[rules]]
+name = "urgent"
+when = { tags = { urgent = "true" } }
+action = { set = 900 }
+"#;
+
+/// A config for the emulator at `endpoint` (`rps` requests per second) with the file store in
+/// `dir`, the `[reconcile]` settings given (none when empty), and `rules`.
+fn file_store_config(
+    endpoint: &str,
+    rps: f64,
+    dir: &std::path::Path,
+    reconcile: &str,
+    rules: &str,
+) -> String {
+    let reconcile = if reconcile.is_empty() {
+        String::new()
+    } else {
+        format!("[reconcile]\n{reconcile}\n")
+    };
+    config_text(
+        endpoint,
+        rps,
+        &format!("{}\n{reconcile}\n{rules}", file_store(dir)),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_once_makes_exactly_the_needed_writes_then_none() {
     let emu = quiet_emulator().await;
     let ids = insert_jobs(&emu, 2000, 300, 100);
     let dir = tempfile::tempdir().unwrap();
-    let text = config_text(
-        &emu.endpoint_url(),
-        500.0,
-        &format!(
-            r#"{}
-[[rules]]
-name = "urgent"
-when = {{ tags = {{ urgent = "true" }} }}
-action = {{ set = 900 }}
-"#,
-            file_store(dir.path())
-        ),
-    );
+    let text = file_store_config(&emu.endpoint_url(), 500.0, dir.path(), "", URGENT);
     let cfg_path = dir.path().join("s3prio.toml");
     std::fs::write(&cfg_path, &text).unwrap();
 
@@ -93,18 +120,18 @@ async fn steady_state_costs_only_list_calls() {
     insert_described(&emu, 1500, "etl", 100);
     insert_described(&emu, 8500, "backup", 100);
     let dir = tempfile::tempdir().unwrap();
-    let cfg = parse(&config_text(
-        &emu.endpoint_url(),
-        2000.0,
-        &format!(
-            r#"{}
+    let rules = r#"
 [[rules]]
 name = "urgent-etl"
-when = {{ description_glob = "etl-*", tags = {{ urgent = "true" }} }}
-action = {{ set = 900 }}
-"#,
-            file_store(dir.path())
-        ),
+when = { description_glob = "etl-*", tags = { urgent = "true" } }
+action = { set = 900 }
+"#;
+    let cfg = parse(&file_store_config(
+        &emu.endpoint_url(),
+        2000.0,
+        dir.path(),
+        "",
+        rules,
     ));
     let mut rig = rig(&cfg).await;
     emu.reset_stats();
@@ -169,21 +196,12 @@ async fn adapts_to_an_unknown_rate_limit() {
     .unwrap();
     insert_described(&emu, 300, "raise", 100);
     let dir = tempfile::tempdir().unwrap();
-    let cfg = parse(&config_text(
+    let cfg = parse(&file_store_config(
         &emu.endpoint_url(),
         50.0,
-        &format!(
-            r#"{}
-[reconcile]
-ignore_tag = ""
-
-[[rules]]
-name = "raise"
-when = {{ description_glob = "raise-*" }}
-action = {{ set = 500 }}
-"#,
-            file_store(dir.path())
-        ),
+        dir.path(),
+        "ignore_tag = \"\"",
+        RAISE,
     ));
     let mut rig = rig(&cfg).await;
     emu.reset_stats();
@@ -231,18 +249,12 @@ async fn server_faults_and_dropped_connections_lose_nothing() {
     .unwrap();
     let ids = insert_described(&emu, 200, "raise", 100);
     let dir = tempfile::tempdir().unwrap();
-    let cfg = parse(&config_text(
+    let cfg = parse(&file_store_config(
         &emu.endpoint_url(),
         200.0,
-        &format!(
-            r#"{}
-[[rules]]
-name = "raise"
-when = {{ description_glob = "raise-*" }}
-action = {{ set = 500 }}
-"#,
-            file_store(dir.path())
-        ),
+        dir.path(),
+        "",
+        RAISE,
     ));
     let mut rig = rig(&cfg).await;
     let report = rig.reconciler.cycle(&cfg, Utc::now()).await.unwrap();
@@ -267,21 +279,12 @@ async fn job_vanishing_before_its_write_is_dropped_without_retry() {
     let emu = quiet_emulator().await;
     let ids = insert_described(&emu, 100, "raise", 100);
     let dir = tempfile::tempdir().unwrap();
-    let cfg = parse(&config_text(
+    let cfg = parse(&file_store_config(
         &emu.endpoint_url(),
         20.0,
-        &format!(
-            r#"{}
-[reconcile]
-ignore_tag = ""
-
-[[rules]]
-name = "raise"
-when = {{ description_glob = "raise-*" }}
-action = {{ set = 500 }}
-"#,
-            file_store(dir.path())
-        ),
+        dir.path(),
+        "ignore_tag = \"\"",
+        RAISE,
     ));
     let mut rig = rig(&cfg).await;
     // 100 writes at 20/s take ~5 s; the jobs vanish (complete and age out) after ~1.5 s.
@@ -397,13 +400,12 @@ async fn manual_change(on_manual_change: &str) -> (i32, usize) {
     let emu = quiet_emulator().await;
     let ids = insert_jobs(&emu, 5, 5, 120);
     let dir = tempfile::tempdir().unwrap();
-    let cfg = parse(&config_text(
+    let cfg = parse(&file_store_config(
         &emu.endpoint_url(),
         500.0,
-        &format!(
-            "{}\n[reconcile]\non_manual_change = \"{on_manual_change}\"\n{WINDOW_POLICY}",
-            file_store(dir.path())
-        ),
+        dir.path(),
+        &format!("on_manual_change = \"{on_manual_change}\""),
+        WINDOW_POLICY,
     ));
     let mut rig = rig(&cfg).await;
     let inside = Utc.with_ymd_and_hms(2026, 12, 1, 15, 0, 0).unwrap();
@@ -454,21 +456,12 @@ async fn blast_radius_guard_blocks_the_whole_cycle() {
     let emu = quiet_emulator().await;
     insert_described(&emu, 300, "raise", 100);
     let dir = tempfile::tempdir().unwrap();
-    let cfg = parse(&config_text(
+    let cfg = parse(&file_store_config(
         &emu.endpoint_url(),
         500.0,
-        &format!(
-            r#"{}
-[reconcile]
-max_changes_per_cycle = 50
-
-[[rules]]
-name = "raise"
-when = {{ description_glob = "raise-*" }}
-action = {{ set = 500 }}
-"#,
-            file_store(dir.path())
-        ),
+        dir.path(),
+        "max_changes_per_cycle = 50",
+        RAISE,
     ));
     let mut rig = rig(&cfg).await;
     emu.reset_stats();
@@ -490,13 +483,12 @@ async fn dry_run_writes_nothing() {
     let emu = quiet_emulator().await;
     insert_described(&emu, 20, "raise", 100);
     let dir = tempfile::tempdir().unwrap();
-    let cfg = parse(&config_text(
+    let cfg = parse(&file_store_config(
         &emu.endpoint_url(),
         500.0,
-        &format!(
-            "{}\n[reconcile]\ndry_run = true\n[[rules]]\nname = \"raise\"\nwhen = {{ description_glob = \"raise-*\" }}\naction = {{ set = 500 }}\n",
-            file_store(dir.path())
-        ),
+        dir.path(),
+        "dry_run = true",
+        RAISE,
     ));
     let mut rig = rig(&cfg).await;
     let mut events = rig.audit.subscribe();

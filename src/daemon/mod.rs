@@ -242,9 +242,15 @@ fn spawn_loops(
     shutdown: &CancellationToken,
 ) -> JoinSet<()> {
     let mut loops = JoinSet::new();
-    // Cron cadence: a UTC schedule that only signals the loops.
+    // Cron cadence: a UTC schedule on the daemon's clock that only signals the loops.
     let (cron_tx, cron_rx) = watch::channel(0u64);
-    loops.spawn(cron::run(cfg_rx.clone(), cron_tx, shutdown.clone()));
+    loops.spawn(cron::run(
+        cfg_rx.clone(),
+        cron_tx,
+        opts.clock,
+        shutdown.clone(),
+    ));
+
     for target in cfg_rx.borrow().targets.clone() {
         telemetry.health.register_target(&target.name);
         let hb = Arc::new(Heartbeat::new(

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::{notify, status_line, Clock, OnDemand};
 use crate::aws::{ClientOverrides, MemoryStore};
 use crate::config::{Cadence, Config, Target};
+use crate::policy::Policy;
 use crate::reconcile::{liveness_bound, CycleStop, TargetReconciler, Wiring};
 use crate::telemetry::Telemetry;
 use crate::telemetry::{Heartbeat, Metrics};
@@ -181,10 +182,7 @@ async fn run(mut l: TargetLoop) {
                 (Cadence::Interval(d), true) => Some(started + *d),
                 (Cadence::Cron(_), true) => None,
             },
-            boundary: cfg
-                .policy
-                .next_window_change(l.clock.now())
-                .map(|t| Instant::now() + l.clock.real_until(t) + BOUNDARY_MARGIN),
+            boundary: next_boundary_wake(&cfg.policy, &l.clock),
         };
         let mut woke = None;
         if let Some(rec) = reconciler.as_mut() {
@@ -354,6 +352,13 @@ async fn wait_for_trigger(l: &mut TargetLoop, at: Deadlines, beat: bool) -> Wake
     }
 }
 
+/// When the loop wakes for the next window boundary of `policy` on `clock`, if there is one.
+fn next_boundary_wake(policy: &Policy, clock: &Clock) -> Option<Instant> {
+    policy
+        .next_window_change(clock.now())
+        .map(|t| Instant::now() + clock.real_until(t) + BOUNDARY_MARGIN)
+}
+
 async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(t) => tokio::time::sleep_until(t).await,
@@ -366,6 +371,41 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
+
+    /// A window from 09:00 to 09:30 UTC on a clock 60 times faster than real time, started at
+    /// 08:59:00: the loop wakes one real second later (plus the margin), inside the window, and
+    /// its next wake is the closing, half a real minute on.
+    #[tokio::test(start_paused = true)]
+    async fn a_window_boundary_wakes_the_loop_just_after_it_on_the_daemon_clock() {
+        use chrono::TimeZone;
+        let src = format!(
+            "{}\n[windows.w]\ntimezone = \"UTC\"\nranges = [\"09:00-09:30\"]\n\n[[rules]]\nname = \"in-w\"\nwhen = {{ in_window = \"w\" }}\naction = {{ set = 777 }}\n",
+            "[[targets]]\naccount_id = \"123456789012\"\nregion = \"us-east-1\"\n"
+        );
+        let cfg = crate::config::parse(&src, "test.toml")
+            .unwrap_or_else(|e| panic!("config should load:\n{e}"));
+        let utc = |h, m, s| chrono::Utc.with_ymd_and_hms(2026, 3, 2, h, m, s).unwrap();
+        let clock = Clock::time_lapse(utc(8, 59, 0), 60.0);
+        let start = Instant::now();
+
+        let wake = next_boundary_wake(&cfg.policy, &clock).expect("the window opens");
+        assert_eq!(wake - start, Duration::from_secs(1) + BOUNDARY_MARGIN);
+        tokio::time::sleep_until(wake).await;
+        let now = clock.now();
+        assert!(
+            now >= utc(9, 0, 0) && now < utc(9, 0, 13),
+            "woke at {now}, not just after the opening"
+        );
+
+        let next = next_boundary_wake(&cfg.policy, &clock).expect("the window closes");
+        let until_close = (utc(9, 30, 0) - now).to_std().expect("before the close");
+        let expected = until_close.as_secs_f64() / 60.0 + BOUNDARY_MARGIN.as_secs_f64();
+        let got = (next - Instant::now()).as_secs_f64();
+        assert!(
+            (got - expected).abs() < 0.01,
+            "next wake in {got} s, expected {expected} s (the closing)"
+        );
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_loop_that_panics_is_started_again_after_a_growing_delay() {

@@ -1,12 +1,13 @@
-//! A child `s3prio run` process with its log collected, and small HTTP and wait helpers.
+//! A child `s3prio run` process with its log collected, and small HTTP helpers.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::wait::poll;
 use super::{child_env, config_text, s3prio_bin};
 
 /// A running `s3prio run` child with its log lines collected.
@@ -47,30 +48,24 @@ impl Daemon {
     }
 
     /// Waits until a log line contains `needle`; returns the line.
-    pub fn wait_log(&self, needle: &str, timeout: Duration) -> String {
-        let start = Instant::now();
-        loop {
-            if let Some(l) = self
-                .lines
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|l| l.contains(needle))
-            {
-                return l.clone();
-            }
-            if start.elapsed() > timeout {
-                panic!(
-                    "no log line with `{needle}` within {timeout:?}:\n{}",
-                    self.log()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+    pub async fn wait_log(&self, needle: &str, timeout: Duration) -> String {
+        let found = poll(timeout, || {
+            let lines = self.lines.lock().unwrap();
+            lines.iter().find(|l| l.contains(needle)).cloned()
+        })
+        .await;
+        found.unwrap_or_else(|| {
+            panic!(
+                "no log line with `{needle}` within {timeout:?}:\n{}",
+                self.log()
+            )
+        })
     }
 
-    pub fn http_addr(&self) -> String {
-        let line = self.wait_log("serving /metrics", Duration::from_secs(20));
+    pub async fn http_addr(&self) -> String {
+        let line = self
+            .wait_log("serving /metrics", Duration::from_secs(20))
+            .await;
         let v: serde_json::Value = serde_json::from_str(&line).expect("json log line");
         v["addr"].as_str().expect("addr field").to_string()
     }
@@ -84,15 +79,9 @@ impl Daemon {
         assert!(ok);
     }
 
-    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let start = Instant::now();
-        while start.elapsed() < timeout {
-            if let Some(st) = self.child.try_wait().expect("try_wait") {
-                return Some(st);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let child = &mut self.child;
+        poll(timeout, || child.try_wait().expect("try_wait")).await
     }
 }
 
@@ -118,16 +107,6 @@ pub fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
         .unwrap_or(0);
     let body = buf.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
     (status, body)
-}
-
-pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        if start.elapsed() > timeout {
-            panic!("timed out after {timeout:?} waiting for {what}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 pub fn policy(set: i32) -> String {
