@@ -241,3 +241,43 @@ async fn reads_give_way_to_writes_but_keep_their_share() {
     assert!(first <= 10, "the first write waited for {first} reads");
     emu.shutdown().await;
 }
+
+/// With the tag store, a fresh process reads every job's memory once; changes the policy knows
+/// without tags (here by description) do not wait behind the memory reads of other jobs, also
+/// with the blast-radius guard on: once even every undecided job changing would stay within
+/// `max_changes_per_cycle`, the held changes go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_known_without_tags_do_not_wait_for_unrelated_memory_reads() {
+    for guard in ["", "max_changes_per_cycle = 1000\n"] {
+        let emu = quiet_emulator().await;
+        insert_described(&emu, 30, "raise", 100);
+        insert_described(&emu, 270, "steady", 100);
+        let cfg = parse(&config_text(
+            &emu.endpoint_url(),
+            100.0,
+            &format!(
+                "[reconcile]\n{guard}[[rules]]\nname = \"raise\"\nwhen = {{ description_glob = \"raise-*\" }}\naction = {{ set = 500 }}\n"
+            ),
+        ));
+        let mut rig = rig(&cfg).await;
+        emu.start_request_log();
+        let r = rig.reconciler.cycle(&cfg, Utc::now()).await.unwrap();
+        assert_eq!(r.written, 30, "{}", r.summary());
+        let log = emu.request_log();
+        let last_write = log
+            .iter()
+            .rposition(|q| q.operation == "UpdateJobPriority")
+            .expect("writes");
+        let reads_before = log[..last_write]
+            .iter()
+            .filter(|q| q.operation == "GetJobTagging")
+            .count();
+        // The 30 selected jobs' reads (memory and opt-out tag in one), and at most a few
+        // others sent while every decided change was in flight.
+        assert!(
+            reads_before <= 40,
+            "{guard:?}: {reads_before} of 300 reads before the last change"
+        );
+        emu.shutdown().await;
+    }
+}

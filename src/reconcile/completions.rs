@@ -40,7 +40,8 @@ impl Pipeline<'_> {
                     self.out.failed_reads += 1;
                 }
                 // A needed read that failed leaves its job undecided this cycle.
-                if item.class == ReadClass::Needed {
+                if item.class == ReadClass::Needed && !self.gone[i] {
+                    self.leave_undecided(i);
                     self.gone[i] = true;
                 }
                 return;
@@ -99,8 +100,16 @@ impl Pipeline<'_> {
             return;
         }
         self.jobs[i].memory = memory;
+        self.undecided = self.undecided.saturating_sub(1);
         let plan = plan::plan(self.rules.policy, &[&self.jobs[i]], self.rules.now);
         self.absorb(plan, true);
+    }
+
+    /// Job `i` will not be decided this cycle (gone, or a needed read failed).
+    fn leave_undecided(&mut self, i: usize) {
+        if self.pending[i] > 0 {
+            self.undecided = self.undecided.saturating_sub(1);
+        }
     }
 
     fn write_done(&mut self, mut w: WriteItem, result: Result<Option<Tags>, CallError>) {
@@ -176,6 +185,7 @@ impl Pipeline<'_> {
 
     fn vanish(&mut self, i: usize) {
         if !self.gone[i] {
+            self.leave_undecided(i);
             self.gone[i] = true;
             self.out.vanished += 1;
             self.book.forget(&self.jobs[i].job.id);

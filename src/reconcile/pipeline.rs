@@ -85,6 +85,9 @@ pub(super) struct Pipeline<'a> {
     pub(super) writes: VecDeque<WriteItem>,
     /// Guard mode: changes wait here until every decision of the cycle is known.
     pub(super) held: Vec<WriteItem>,
+    /// Jobs still waiting for a needed read (not decided, not gone): with the guard, the held
+    /// changes may go once even all of them changing would stay within the limit.
+    pub(super) undecided: usize,
     pub(super) in_flight: FuturesUnordered<Call<'a>>,
     pub(super) reads_in_flight: usize,
     pub(super) held_permit: Option<Permit>,
@@ -126,6 +129,7 @@ impl<'a> Pipeline<'a> {
             reads: BinaryHeap::new(),
             writes: VecDeque::new(),
             held: Vec::new(),
+            undecided: 0,
             in_flight: FuturesUnordered::new(),
             reads_in_flight: 0,
             held_permit: None,
@@ -137,6 +141,7 @@ impl<'a> Pipeline<'a> {
 
     /// Decides the complete jobs at once and queues the reads the others need.
     pub fn seed(&mut self, complete: &[usize], pending: Vec<u8>, reads: Vec<ReadItem>) {
+        self.undecided = pending.iter().filter(|&&p| p > 0).count();
         self.pending = pending;
         let refs: Vec<&ObservedJob> = complete.iter().map(|&i| &self.jobs[i]).collect();
         let plan = plan::plan(self.rules.policy, &refs, self.rules.now);
@@ -237,8 +242,9 @@ impl<'a> Pipeline<'a> {
         }
     }
 
-    /// Guard mode: once every decision of the cycle is known (or the cycle winds down), the
-    /// held changes go out if they are few enough, else none does.
+    /// Guard mode: the held changes go out once the limit cannot be passed any more (the
+    /// changes decided so far plus every undecided job stay within it), or once every decision
+    /// of the cycle is known (or the cycle winds down) if they are few enough; else none does.
     fn release_held(&mut self) {
         let Some(limit) = self.rules.guard else {
             return;
@@ -248,7 +254,9 @@ impl<'a> Pipeline<'a> {
                 .reads
                 .peek()
                 .is_none_or(|r| r.class == ReadClass::Refresh);
-        if !(reads_done || self.stopping) || self.held.is_empty() {
+        let decided_changes = self.out.plan.as_ref().map_or(0, |p| p.changes.len());
+        let within_limit_whatever_comes = decided_changes + self.undecided <= limit;
+        if !(reads_done || self.stopping || within_limit_whatever_comes) || self.held.is_empty() {
             return;
         }
         let plan = self
