@@ -268,17 +268,17 @@ mod tests {
         m.init_target("t");
         m.init_rules("t", ["r"].into_iter());
         let t = Metrics::target("t");
-        m.api_requests.get_or_create(&ApiLabels {
+        drop(m.api_requests.get_or_create(&ApiLabels {
             target: "t".into(),
             operation: "ListJobs",
             outcome: CallOutcome::ok,
-        });
-        m.jobs.get_or_create(&JobLabels {
+        }));
+        drop(m.jobs.get_or_create(&JobLabels {
             target: "t".into(),
             status: "Active".into(),
-        });
-        m.rate_limit_current_rps.get_or_create(&t);
-        m.retry_delay.get_or_create(&t);
+        }));
+        drop(m.rate_limit_current_rps.get_or_create(&t));
+        drop(m.retry_delay.get_or_create(&t));
         let text = m.encode();
         let helps: Vec<&str> = text.lines().filter(|l| l.starts_with("# HELP ")).collect();
         assert_eq!(helps.len(), HELP.len(), "{text}");
