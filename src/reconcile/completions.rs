@@ -149,7 +149,7 @@ impl Pipeline<'_> {
                         Some(c) if !self.stop.is_abandoned() => {
                             w.change = c;
                             w.stage = Stage::Ready;
-                            self.queue_ready(w);
+                            self.queue_checked(w);
                         }
                         Some(_) => self.rules.progress.change_settled(),
                         None => {
@@ -215,18 +215,24 @@ impl Pipeline<'_> {
             let w = WriteItem::new(i, c, self.must_check(i));
             if w.stage == Stage::Check {
                 self.queue(w);
+            } else if self.rules.guard.is_some() {
+                self.held.push(w);
             } else {
-                self.queue_ready(w);
+                self.send_or_report(w);
             }
         }
     }
 
-    /// A decided change with fresh enough tags.
-    fn queue_ready(&mut self, w: WriteItem) {
+    /// A change whose tags were just checked: it goes next, before the checks of other
+    /// changes, so each change lands as soon as it can (the first one within a few requests,
+    /// not after every check of the cycle).
+    fn queue_checked(&mut self, w: WriteItem) {
         if self.rules.guard.is_some() {
             self.held.push(w);
-        } else {
+        } else if self.rules.dry_run {
             self.send_or_report(w);
+        } else {
+            self.writes.push_front(w);
         }
     }
 
