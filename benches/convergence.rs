@@ -11,7 +11,8 @@
 //! "ideal" of every row. A run that does not converge, or an `apply` that fails, stops the bench
 //! with an error.
 //!
-//! Run: `cargo bench --bench convergence` (add `-- --quick` for the small cases only, or
+//! Run: `cargo bench --bench convergence` (add `-- --window` for the window reaction only,
+//! `-- --quick` for the small cases only, or
 //! `-- --n 100000` for the cases of one N).
 
 use std::path::Path;
@@ -460,6 +461,12 @@ async fn window_reaction(setup: Setup) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    // `-- --window` runs only the window reaction, for both settings.
+    if std::env::args().any(|a| a == "--window") {
+        window_reaction(Setup::FileStore).await;
+        window_reaction(Setup::Defaults).await;
+        return;
+    }
     let mut cases = vec![(1_000, 500, 50.0), (10_000, 1_000, 50.0)];
     if !quick {
         cases.push((100_000, 2_000, 100.0));
