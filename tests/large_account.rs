@@ -288,12 +288,17 @@ async fn changes_known_without_tags_do_not_wait_for_unrelated_memory_reads() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checked_change_is_written_before_the_next_check() {
     use chrono::TimeZone;
-    let emu = quiet_emulator().await;
-    insert_described(&emu, 30, "raise", 100);
-    let cfg = parse(&config_text(
-        &emu.endpoint_url(),
-        200.0,
-        r#"
+    for guard in ["", "max_changes_per_cycle = 1000"] {
+        let emu = quiet_emulator().await;
+        insert_described(&emu, 30, "raise", 100);
+        let cfg = parse(&config_text(
+            &emu.endpoint_url(),
+            200.0,
+            &format!(
+                r#"
+[reconcile]
+{guard}
+
 [windows.business-hours]
 timezone = "America/New_York"
 days = ["Mon-Fri"]
@@ -301,26 +306,28 @@ ranges = ["09:00-17:00"]
 
 [[rules]]
 name = "raise"
-when = { description_glob = "raise-*", in_window = "business-hours" }
-action = { set = 500 }
-"#,
-    ));
-    let before = Utc.with_ymd_and_hms(2026, 12, 1, 13, 0, 0).unwrap();
-    let inside = Utc.with_ymd_and_hms(2026, 12, 1, 15, 0, 0).unwrap();
-    let mut rig = rig(&cfg).await;
-    // Outside the window: every job's memory is read, nothing changes.
-    let first = rig.reconciler.cycle(&cfg, before).await.unwrap();
-    assert_eq!(first.written, 0, "{}", first.summary());
-    emu.start_request_log();
-    let r = rig.reconciler.cycle(&cfg, inside).await.unwrap();
-    assert_eq!(r.written, 30, "{}", r.summary());
-    let ops: Vec<&str> = emu.request_log().iter().map(|q| q.operation).collect();
-    let first_write = ops.iter().position(|&o| o == "UpdateJobPriority");
-    // ListJobs, the check (GetJobTagging), the memory (PutJobTagging), the priority; a check
-    // or two of other changes may overlap while those are in flight.
-    assert!(
-        first_write.is_some_and(|p| p <= 6),
-        "first UpdateJobPriority at request {first_write:?}: {ops:?}"
-    );
-    emu.shutdown().await;
+when = {{ description_glob = "raise-*", in_window = "business-hours" }}
+action = {{ set = 500 }}
+"#
+            ),
+        ));
+        let before = Utc.with_ymd_and_hms(2026, 12, 1, 13, 0, 0).unwrap();
+        let inside = Utc.with_ymd_and_hms(2026, 12, 1, 15, 0, 0).unwrap();
+        let mut rig = rig(&cfg).await;
+        // Outside the window: every job's memory is read, nothing changes.
+        let first = rig.reconciler.cycle(&cfg, before).await.unwrap();
+        assert_eq!(first.written, 0, "{}", first.summary());
+        emu.start_request_log();
+        let r = rig.reconciler.cycle(&cfg, inside).await.unwrap();
+        assert_eq!(r.written, 30, "{}", r.summary());
+        let ops: Vec<&str> = emu.request_log().iter().map(|q| q.operation).collect();
+        let first_write = ops.iter().position(|&o| o == "UpdateJobPriority");
+        // ListJobs, the check (GetJobTagging), the memory (PutJobTagging), the priority; a check
+        // or two of other changes may overlap while those are in flight.
+        assert!(
+            first_write.is_some_and(|p| p <= 6),
+            "{guard:?}: first UpdateJobPriority at request {first_write:?}: {ops:?}"
+        );
+        emu.shutdown().await;
+    }
 }

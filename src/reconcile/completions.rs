@@ -215,7 +215,7 @@ impl Pipeline<'_> {
             let w = WriteItem::new(i, c, self.must_check(i));
             if w.stage == Stage::Check {
                 self.queue(w);
-            } else if self.rules.guard.is_some() {
+            } else if self.must_hold() {
                 self.held.push(w);
             } else {
                 self.send_or_report(w);
@@ -227,7 +227,7 @@ impl Pipeline<'_> {
     /// changes, so each change lands as soon as it can (the first one within a few requests,
     /// not after every check of the cycle).
     fn queue_checked(&mut self, w: WriteItem) {
-        if self.rules.guard.is_some() {
+        if self.must_hold() {
             self.held.push(w);
         } else if self.rules.dry_run {
             self.send_or_report(w);
@@ -237,7 +237,7 @@ impl Pipeline<'_> {
     }
 
     fn queue(&mut self, w: WriteItem) {
-        if self.rules.guard.is_some() {
+        if self.must_hold() {
             self.held.push(w);
         } else {
             self.writes.push_back(w);

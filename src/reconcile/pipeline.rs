@@ -242,6 +242,15 @@ impl<'a> Pipeline<'a> {
         }
     }
 
+    /// Guard mode: whether a decided change must wait, because the cycle could still pass the
+    /// limit (the changes decided so far plus every undecided job exceed it).
+    pub(super) fn must_hold(&self) -> bool {
+        self.rules.guard.is_some_and(|limit| {
+            let decided_changes = self.out.plan.as_ref().map_or(0, |p| p.changes.len());
+            decided_changes + self.undecided > limit
+        })
+    }
+
     /// Guard mode: the held changes go out once the limit cannot be passed any more (the
     /// changes decided so far plus every undecided job stay within it), or once every decision
     /// of the cycle is known (or the cycle winds down) if they are few enough; else none does.
@@ -254,9 +263,7 @@ impl<'a> Pipeline<'a> {
                 .reads
                 .peek()
                 .is_none_or(|r| r.class == ReadClass::Refresh);
-        let decided_changes = self.out.plan.as_ref().map_or(0, |p| p.changes.len());
-        let within_limit_whatever_comes = decided_changes + self.undecided <= limit;
-        if !(reads_done || self.stopping || within_limit_whatever_comes) || self.held.is_empty() {
+        if !(reads_done || self.stopping || !self.must_hold()) || self.held.is_empty() {
             return;
         }
         let plan = self
