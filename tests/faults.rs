@@ -56,7 +56,7 @@ async fn throttle_storm_then_calm() {
         std::env::var("S3PRIO_STORM_SECS")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(60),
+            .unwrap_or(30),
     );
     tokio::time::sleep(storm).await;
     assert!(

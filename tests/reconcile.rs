@@ -189,7 +189,10 @@ fn retry_delay_buckets(metrics: &s3prio::telemetry::Metrics) -> (u64, u64) {
 async fn adapts_to_an_unknown_rate_limit() {
     let emu = emulator::start(EmulatorOptions {
         simulate: false,
-        throttle: Some(Throttle { rps: 5.0, burst: 5 }),
+        throttle: Some(Throttle {
+            rps: 10.0,
+            burst: 10,
+        }),
         ..Default::default()
     })
     .await
@@ -198,7 +201,7 @@ async fn adapts_to_an_unknown_rate_limit() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = parse(&file_store_config(
         &emu.endpoint_url(),
-        50.0,
+        100.0,
         dir.path(),
         "ignore_tag = \"\"",
         RAISE,
@@ -211,7 +214,7 @@ async fn adapts_to_an_unknown_rate_limit() {
     let s = emu.stats();
     let throttled_pct = 100.0 * s.throttled as f64 / s.total as f64;
     println!(
-        "300 changes at an unknown 5 rps (told 50): {:.1} s (ideal 59 s), {} requests, {} throttled ({:.1}%), final pace {:.2} rps",
+        "300 changes at an unknown 10 rps (told 100): {:.1} s (ideal 29 s), {} requests, {} throttled ({:.1}%), final pace {:.2} rps",
         elapsed.as_secs_f64(),
         s.total,
         s.throttled,
@@ -221,13 +224,13 @@ async fn adapts_to_an_unknown_rate_limit() {
     assert_eq!(report.written, 300, "{}", report.summary());
     assert!(report.is_clean());
     assert_eq!(s.count("UpdateJobPriority", "ok"), 300);
-    // The emulator's bucket starts full (5 requests), so no pace does better than 295 / 5 = 59 s.
-    // Finding the limit costs a few seconds of probing (61 s is typical here), not a tenth of
-    // the run: a pace that overreacts to a throttle, or recovers too slowly, runs past 66 s.
-    let ideal = (300.0 - 5.0) / 5.0;
+    // The emulator's bucket starts full (10 requests), so no pace does better than 290 / 10 =
+    // 29 s. Finding the limit costs a little probing, not a tenth of the run: a pace that
+    // overreacts to a throttle, or recovers too slowly, runs past 32.5 s.
+    let ideal = (300.0 - 10.0) / 10.0;
     assert!(
         elapsed.as_secs_f64() <= 1.12 * ideal,
-        "300 changes at 5 rps took {:.1} s; ideal {ideal:.0} s, bound 1.12 x ideal",
+        "300 changes at 10 rps took {:.1} s; ideal {ideal:.0} s, bound 1.12 x ideal",
         elapsed.as_secs_f64()
     );
     assert!(throttled_pct < 5.0, "throttled {throttled_pct:.1}%");
