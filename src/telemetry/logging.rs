@@ -29,30 +29,25 @@ impl Format {
 /// failure is off, because it goes to stderr with `eprintln!`, which panics when stderr is
 /// closed too.
 pub fn init(format: Format, level: Option<&str>) {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(level.unwrap_or("info")))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .log_internal_errors(false);
-    let _ = match format {
-        Format::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .try_init(),
-        Format::Text => builder.try_init(),
-    };
+    install(format, level, std::io::stdout);
 }
 
 /// [`init`] writing to stderr: for commands whose stdout is their result (`plan`, `explain`).
 pub fn init_to_stderr(format: Format, level: Option<&str>) {
+    install(format, level, std::io::stderr);
+}
+
+fn install<W>(format: Format, level: Option<&str>, writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level.unwrap_or("info")))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer)
+        .log_internal_errors(false);
     let _ = match format {
         Format::Json => builder
             .json()
