@@ -208,6 +208,20 @@ pub struct EmulatorArgs {
     /// Simulated time runs this many times faster than the wall clock (job progress, status flow).
     #[arg(long, default_value_t = 1.0)]
     pub time_scale: f64,
+    /// Serve AWS Organizations and STS with an organization of this many accounts, the
+    /// --account-id one being its management account; each holds its own jobs and a role that
+    /// can be assumed (--org-role).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=crate::emulator::MAX_GENERATED_ACCOUNTS as u64))]
+    pub org_accounts: Option<u64>,
+    /// Organizational units to spread the accounts over (half under the root, half nested).
+    #[arg(long, default_value_t = 0, requires = "org_accounts")]
+    pub org_ous: usize,
+    /// Jobs generated in every member account (the management account's come from --jobs).
+    #[arg(long, default_value_t = 0, requires = "org_accounts")]
+    pub org_jobs_per_account: usize,
+    /// The role assumable in every account: arn:aws:iam::ACCOUNT:role/NAME.
+    #[arg(long, default_value = crate::emulator::DEFAULT_ROLE_NAME, requires = "org_accounts")]
+    pub org_role: String,
 }
 
 #[derive(Debug, Args)]
