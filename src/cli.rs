@@ -156,6 +156,11 @@ pub struct RunArgs {
     /// pings (default: derived from each target's request_timeout and backoff). For tests.
     #[arg(long, env = "S3PRIO_STUCK_AFTER", hide = true, value_parser = parse_positive_duration)]
     pub stuck_after: Option<std::time::Duration>,
+    /// Run only the targets whose name hashes to shard I of N (rendezvous hashing), e.g. 0/3.
+    /// Without it, a StatefulSet pod's ordinal is the index when S3PRIO_SHARD_FROM_POD_NAME
+    /// (the pod's name) and S3PRIO_SHARD_COUNT (the replicas) are set; else every target runs.
+    #[arg(long, env = "S3PRIO_SHARD", value_name = "I/N")]
+    pub shard: Option<String>,
 }
 
 /// A duration in the grammar of the config file ("500ms", "1.5s", "10m", "1h30m").

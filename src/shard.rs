@@ -6,7 +6,7 @@
 //! N to N+1 shards moves only the names the new shard now wins (about 1/(N+1) of them) while
 //! the others stay where they were, so baselines and pacing mostly stay warm.
 //!
-//! The hash is FNV-1a 64 followed by a 64-bit finalizer: FNV-1a is stable across builds,
+//! The hash is FNV-1a 64 (`crate::hash`) followed by a 64-bit finalizer: FNV-1a is stable across builds,
 //! platforms and Rust versions (the standard library's hasher is not), and the finalizer mixes
 //! its weak low bits so that similar names (`…/eu-west-1`, `…/eu-west-2`) spread evenly.
 //!
@@ -14,6 +14,8 @@
 //! ordinal, `s3prio-3` -> 3) in [`ENV_POD_NAME`] and the replica count in [`ENV_COUNT`].
 
 use std::fmt;
+
+use crate::hash::fnv1a64;
 use std::str::FromStr;
 
 /// `I/N`, as `--shard` takes it.
@@ -25,19 +27,6 @@ pub const ENV_COUNT: &str = "S3PRIO_SHARD_COUNT";
 
 /// More shards than this is a typo, not a deployment.
 pub const MAX_SHARDS: u32 = 1024;
-
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-/// FNV-1a, 64 bits: a stable hash of bytes (the same value on every build and platform).
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut hash = FNV_OFFSET;
-    for &b in bytes {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(FNV_PRIME);
-    }
-    hash
-}
 
 /// splitmix64's finalizer: every input bit affects every output bit.
 fn mix(mut z: u64) -> u64 {
@@ -217,13 +206,6 @@ mod tests {
                 )
             })
             .collect()
-    }
-
-    #[test]
-    fn fnv1a64_matches_the_published_vectors() {
-        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
-        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
     }
 
     #[test]

@@ -1,12 +1,9 @@
-//! Building the real `aws-sdk-s3control` client for one target.
+//! The real `aws-sdk-s3control` client's parts: the fixed endpoint for local and VPC endpoints,
+//! the response-size guard, credential errors. `shared` builds the clients from them.
 
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region};
-use aws_credential_types::provider::ProvideCredentials;
 use aws_sdk_s3control::config::endpoint::{Endpoint, EndpointFuture, Params, ResolveEndpoint};
-use aws_sdk_s3control::config::retry::RetryConfig;
-use aws_sdk_s3control::config::timeout::TimeoutConfig;
 use aws_sdk_s3control::config::Credentials;
 
 use std::pin::Pin;
@@ -19,8 +16,6 @@ use aws_smithy_runtime_api::client::interceptors::context::{
 };
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
-
-use crate::config::Target;
 
 /// Where the credential chain looks, in order (aws-config's default chain).
 pub const CREDENTIAL_SOURCES: &str = "environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), \
@@ -58,8 +53,6 @@ Fix: export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, set AWS_PROFILE, or run wit
 #[derive(Debug, Clone, Default)]
 pub struct ClientOverrides {
     pub credentials: Option<Credentials>,
-    /// Where [`SharedClients`] sends AssumeRole (the emulator in tests); default: AWS STS.
-    pub sts_endpoint_url: Option<String>,
 }
 
 impl ClientOverrides {
@@ -73,15 +66,6 @@ impl ClientOverrides {
                 None,
                 "s3prio-emulator",
             )),
-            sts_endpoint_url: None,
-        }
-    }
-
-    /// [`ClientOverrides::emulator`] whose roles are assumed through the emulator's STS.
-    pub fn emulator_with_sts(endpoint_url: &str) -> Self {
-        ClientOverrides {
-            sts_endpoint_url: Some(endpoint_url.to_string()),
-            ..Self::emulator()
         }
     }
 }
@@ -120,8 +104,8 @@ pub struct RequestEndpoint(pub String);
 /// body is wrapped before the SDK reads it. Every S3 Control job operation has a
 /// non-streaming response, which the SDK reads in full before parsing; this only bounds it.
 #[derive(Debug)]
-struct ResponseGuard {
-    limit: usize,
+pub(super) struct ResponseGuard {
+    pub(super) limit: usize,
 }
 
 impl Storable for RequestEndpoint {
@@ -171,7 +155,7 @@ impl Intercept for ResponseGuard {
 struct CappedBody {
     inner: SdkBody,
     read: usize,
-    limit: usize,
+    pub(super) limit: usize,
     endpoint: String,
 }
 
@@ -221,257 +205,7 @@ fn endpoint_of(uri: &str) -> String {
     uri[..end].to_string()
 }
 
-/// Builds the client for `target`, and checks once that credentials can be loaded so a missing
-/// credential is reported at start, in one sentence, instead of on every call.
-pub async fn build_client(
-    target: &Target,
-    overrides: &ClientOverrides,
-) -> Result<aws_sdk_s3control::Client, SetupError> {
-    let mut loader =
-        aws_config::defaults(BehaviorVersion::latest()).region(Region::new(target.region.clone()));
-    if let Some(creds) = &overrides.credentials {
-        loader = loader.credentials_provider(creds.clone());
-    }
-    let sdk_config = loader.load().await;
-
-    let mut builder = aws_sdk_s3control::config::Builder::from(&sdk_config)
-        .interceptor(ResponseGuard {
-            limit: MAX_RESPONSE_BYTES,
-        })
-        // Retries are owned by `aws::call` (see there why).
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .operation_attempt_timeout(target.request_timeout)
-                .build(),
-        );
-    if let Some(url) = &target.endpoint_url {
-        builder = builder.endpoint_resolver(FixedEndpoint(url.clone()));
-    }
-
-    let provider = sdk_config.credentials_provider();
-    match (&target.role_arn, provider) {
-        (_, None) => {
-            return Err(SetupError::Credentials {
-                target: target.name.clone(),
-                sources: CREDENTIAL_SOURCES,
-                detail: "no credential provider is configured".into(),
-            })
-        }
-        (None, Some(p)) => {
-            verify(&target.name, p.provide_credentials()).await?;
-        }
-        (Some(role_arn), Some(p)) => {
-            verify(&target.name, p.provide_credentials()).await?;
-            let assume = aws_config::sts::AssumeRoleProvider::builder(role_arn.clone())
-                .session_name("s3prio")
-                .region(Region::new(target.region.clone()))
-                .configure(&sdk_config)
-                .build()
-                .await;
-            if let Err(e) =
-                tokio::time::timeout(Duration::from_secs(30), assume.provide_credentials())
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(
-                    aws_credential_types::provider::error::CredentialsError::provider_timed_out(
-                        Duration::from_secs(30),
-                    ),
-                )
-                    })
-            {
-                return Err(SetupError::AssumeRole {
-                    target: target.name.clone(),
-                    role_arn: role_arn.clone(),
-                    detail: error_chain(&e),
-                });
-            }
-            builder = builder.credentials_provider(assume);
-        }
-    }
-    Ok(aws_sdk_s3control::Client::from_conf(builder.build()))
-}
-
-/// The region the shared configuration (and so AssumeRole) uses when the environment names
-/// none; every S3 Control client sets its target's own region.
-const FALLBACK_REGION: &str = "us-east-1";
-
-/// Session name of every assumed role (CloudTrail shows it).
-const SESSION_NAME: &str = "s3prio";
-
-/// What every target's client shares in one process: the credential provider chain (resolved
-/// once, not once per target), one HTTP client (one TLS configuration and root store, one
-/// connection pool per host) and one identity cache; and one assume-role provider per role ARN,
-/// whose credentials the shared identity cache keeps and refreshes before they expire.
-///
-/// Why: [`build_client`] loads a whole `aws_config` per target, so each target carries its own
-/// chain, TLS setup and connection pool. With a thousand targets that is most of the process's
-/// memory and a file descriptor each. Build one `SharedClients` at start and call
-/// [`SharedClients::client_for`] for every target (static or discovered); targets of one role
-/// (an account in several regions) share its provider and cached credentials.
-pub struct SharedClients {
-    sdk_config: aws_config::SdkConfig,
-    /// `sdk_config` with the STS endpoint override, for the assume-role providers.
-    sts_config: aws_config::SdkConfig,
-    roles: tokio::sync::Mutex<
-        std::collections::HashMap<
-            String,
-            aws_credential_types::provider::SharedCredentialsProvider,
-        >,
-    >,
-}
-
-impl std::fmt::Debug for SharedClients {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SharedClients")
-            .field("region", &self.sdk_config.region())
-            .finish_non_exhaustive()
-    }
-}
-
-/// One HTTPS client for the whole process: the SDK's default stack (hyper 1, rustls with
-/// aws-lc-rs, proxy settings from the environment), built once instead of once per client.
-fn shared_https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-    use aws_smithy_http_client::proxy::ProxyConfig;
-    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-    aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
-        let mut connector = aws_smithy_http_client::Connector::builder()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
-        connector.set_connector_settings(settings.cloned());
-        if let Some(components) = components {
-            connector.set_sleep_impl(components.sleep_impl());
-        }
-        connector.set_proxy_config(Some(ProxyConfig::from_env()));
-        connector.build()
-    })
-}
-
-impl SharedClients {
-    /// Loads the configuration once and checks once that credentials can be had, so a missing
-    /// credential is one error at start.
-    pub async fn load(overrides: &ClientOverrides) -> Result<Self, SetupError> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(shared_https_client())
-            .identity_cache(aws_config::identity::IdentityCache::lazy().build());
-        if let Some(creds) = &overrides.credentials {
-            loader = loader.credentials_provider(creds.clone());
-        }
-        let mut sdk_config = loader.load().await;
-        if sdk_config.region().is_none() {
-            sdk_config = sdk_config
-                .into_builder()
-                .region(Region::new(FALLBACK_REGION))
-                .build();
-        }
-        const ALL: &str = "(every target)";
-        match sdk_config.credentials_provider() {
-            None => {
-                return Err(SetupError::Credentials {
-                    target: ALL.into(),
-                    sources: CREDENTIAL_SOURCES,
-                    detail: "no credential provider is configured".into(),
-                })
-            }
-            Some(p) => verify(ALL, p.provide_credentials()).await?,
-        }
-        let sts_config = match &overrides.sts_endpoint_url {
-            Some(url) => sdk_config.to_builder().endpoint_url(url.clone()).build(),
-            None => sdk_config.clone(),
-        };
-        Ok(SharedClients {
-            sdk_config,
-            sts_config,
-            roles: tokio::sync::Mutex::new(std::collections::HashMap::new()),
-        })
-    }
-
-    /// The shared configuration, for other AWS clients of the process (Organizations).
-    pub fn sdk_config(&self) -> &aws_config::SdkConfig {
-        &self.sdk_config
-    }
-
-    /// Role providers made so far (one per role ARN).
-    pub async fn role_count(&self) -> usize {
-        self.roles.lock().await.len()
-    }
-
-    /// The provider for `role_arn`, made on first use. Its first AssumeRole happens on the
-    /// first call that needs it (or in [`SharedClients::check_role`]).
-    async fn role_provider(
-        &self,
-        role_arn: &str,
-    ) -> aws_credential_types::provider::SharedCredentialsProvider {
-        let mut roles = self.roles.lock().await;
-        if let Some(p) = roles.get(role_arn) {
-            return p.clone();
-        }
-        let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
-            .session_name(SESSION_NAME)
-            .configure(&self.sts_config)
-            .build()
-            .await;
-        let shared = aws_credential_types::provider::SharedCredentialsProvider::new(provider);
-        roles.insert(role_arn.to_string(), shared.clone());
-        shared
-    }
-
-    /// The S3 Control client of `target`, from the shared parts. No call is made: a role that
-    /// cannot be assumed shows on the target's first call (or ask [`SharedClients::check_role`]
-    /// first), so one broken account does not hold up the others' start.
-    pub async fn client_for(
-        &self,
-        target: &Target,
-    ) -> Result<aws_sdk_s3control::Client, SetupError> {
-        let mut builder = aws_sdk_s3control::config::Builder::from(&self.sdk_config)
-            .region(Region::new(target.region.clone()))
-            .interceptor(ResponseGuard {
-                limit: MAX_RESPONSE_BYTES,
-            })
-            // Retries are owned by `aws::call` (see there why).
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5))
-                    .operation_attempt_timeout(target.request_timeout)
-                    .build(),
-            );
-        if let Some(url) = &target.endpoint_url {
-            builder = builder.endpoint_resolver(FixedEndpoint(url.clone()));
-        }
-        if let Some(role_arn) = &target.role_arn {
-            // The shared provider as it is: wrapping it again would give it a cache partition
-            // of its own per client, and each client would assume the role for itself.
-            builder.set_credentials_provider(Some(self.role_provider(role_arn).await));
-        }
-        Ok(aws_sdk_s3control::Client::from_conf(builder.build()))
-    }
-
-    /// Assumes `target`'s role now (when it has one), for a start-up check or a readiness
-    /// reason: the error names the target and the role.
-    pub async fn check_role(&self, target: &Target) -> Result<(), SetupError> {
-        let Some(role_arn) = &target.role_arn else {
-            return Ok(());
-        };
-        let provider = self.role_provider(role_arn).await;
-        let limit = Duration::from_secs(30);
-        match tokio::time::timeout(limit, provider.provide_credentials()).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(SetupError::AssumeRole {
-                target: target.name.clone(),
-                role_arn: role_arn.clone(),
-                detail: error_chain(&e),
-            }),
-            Err(_) => Err(SetupError::AssumeRole {
-                target: target.name.clone(),
-                role_arn: role_arn.clone(),
-                detail: format!("STS did not answer within {} s", limit.as_secs()),
-            }),
-        }
-    }
-}
-
-async fn verify(
+pub(super) async fn verify(
     target: &str,
     fut: aws_credential_types::provider::future::ProvideCredentials<'_>,
 ) -> Result<(), SetupError> {
@@ -490,7 +224,7 @@ async fn verify(
     }
 }
 
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(super) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut src = e.source();
     while let Some(s) = src {
@@ -514,7 +248,8 @@ mod tests {
     use tokio::io::AsyncReadExt;
 
     use super::*;
-    use crate::config::{Backoff, RateLimit};
+    use crate::aws::SharedClients;
+    use crate::config::{Backoff, RateLimit, Target};
 
     fn target(endpoint_url: Option<String>) -> Target {
         Target {
@@ -523,6 +258,8 @@ mod tests {
             region: "eu-west-1".into(),
             role_arn: None,
             endpoint_url,
+            sts_endpoint_url: None,
+            origin: None,
             rate_limit: RateLimit {
                 requests_per_second: 10.0,
                 burst: 1,
@@ -566,7 +303,8 @@ mod tests {
     /// client speaks TLS.
     #[tokio::test]
     async fn default_resolver_sends_job_calls_to_the_https_aws_endpoint() {
-        let client = build_client(&target(None), &ClientOverrides::emulator())
+        let client = SharedClients::new(ClientOverrides::emulator())
+            .client_for(&target(None))
             .await
             .expect("client builds with static credentials");
         let stop = StopBeforeTransmit::default();
@@ -600,7 +338,8 @@ mod tests {
             .await
             .expect("bind");
         let url = format!("https://{}", listener.local_addr().expect("addr"));
-        let client = build_client(&target(Some(url)), &ClientOverrides::emulator())
+        let client = SharedClients::new(ClientOverrides::emulator())
+            .client_for(&target(Some(url)))
             .await
             .expect("client builds");
         let call =

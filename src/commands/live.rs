@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::progress::Printer;
 use super::Error;
-use crate::aws::{ClientOverrides, MemoryStore};
+use crate::aws::{ClientOverrides, MemoryStore, SharedClients};
 use crate::cli::{ApplyArgs, ExplainArgs, OutputFormat, PlanArgs, ProgressArg};
 use crate::config::Config;
 use crate::model::ObservedJob;
@@ -37,6 +37,7 @@ async fn session(cfg: Config, overrides: &ClientOverrides) -> Result<Session, Er
     let metrics = Arc::new(Metrics::new());
     let shutdown = CancellationToken::new();
     let wiring = Wiring {
+        clients: Arc::new(SharedClients::new(overrides.clone())),
         store,
         audit: Audit::new(metrics.clone()),
         metrics,
@@ -45,7 +46,7 @@ async fn session(cfg: Config, overrides: &ClientOverrides) -> Result<Session, Er
     };
     let mut recs = Vec::new();
     let mut failed = Vec::new();
-    for r in build_reconcilers(&cfg, overrides, &wiring).await {
+    for r in build_reconcilers(&cfg, &wiring).await {
         match r {
             Ok(rec) => recs.push(rec),
             Err(e) => failed.push(e.to_string()),

@@ -16,8 +16,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{notify, status_line, Clock, OnDemand};
-use crate::aws::{ClientOverrides, MemoryStore};
+use crate::aws::{MemoryStore, SharedClients};
 use crate::config::{Cadence, Config, Target};
+
 use crate::policy::Policy;
 use crate::reconcile::{liveness_bound, CycleStop, TargetReconciler, Wiring};
 use crate::telemetry::Telemetry;
@@ -45,12 +46,16 @@ pub(super) struct TargetLoop {
     pub cron_rx: watch::Receiver<u64>,
     pub telemetry: Telemetry,
     pub store: Arc<MemoryStore>,
-    pub overrides: ClientOverrides,
+    pub clients: Arc<SharedClients>,
     pub clock: Clock,
     pub shutdown: CancellationToken,
     pub heartbeat: Arc<Heartbeat>,
     /// Overrides the liveness bound derived from the target's settings (tests).
     pub stuck_after: Option<Duration>,
+    /// The start of the cadence grid: with an interval cadence, the target that is i-th of the
+    /// N running targets cycles at `epoch + (i/N + k) * interval`, so N targets spread their
+    /// listings over the interval instead of all listing at once.
+    pub epoch: Instant,
 }
 
 /// Why a loop woke up.
@@ -154,35 +159,61 @@ impl Drop for AbortOnDrop {
 async fn run(mut l: TargetLoop) {
     let mut reconciler: Option<TargetReconciler> = None;
     let mut refreshes_seen = l.on_demand.borrow().tag_refreshes;
+    let mut first = true;
     loop {
         l.heartbeat.beat();
         let cfg = l.cfg_rx.borrow_and_update().clone();
-        let Some(target) = cfg
-            .targets
-            .iter()
-            .find(|t| t.name == l.target_name)
-            .cloned()
-        else {
-            tracing::warn!(target_name = %l.target_name, "target no longer in the config; its loop stops");
+        let Some(index) = cfg.targets.iter().position(|t| t.name == l.target_name) else {
+            tracing::info!(target_name = %l.target_name, "target no longer in the running config; its loop stops");
             return;
         };
+        let target = cfg.targets[index].clone();
+        let phase = index as f64 / cfg.targets.len() as f64;
         l.heartbeat
             .set_bound(l.stuck_after.unwrap_or_else(|| liveness_bound(&target)));
         l.telemetry.metrics.init_target(&l.target_name);
         l.telemetry
             .metrics
             .init_rules(&l.target_name, cfg.policy.rule_names());
+        let boundary = next_boundary_wake(&cfg.policy, &l.clock);
+        if std::mem::take(&mut first) {
+            // The first cycle waits for the target's slot on the grid.
+            if let Cadence::Interval(d) = &cfg.reconcile.cadence {
+                let slot = l.epoch + d.mul_f64(phase);
+                if slot > Instant::now() {
+                    let at = Deadlines {
+                        cadence: Some(slot),
+                        boundary,
+                    };
+                    match wait_for_trigger(&mut l, &cfg, at, true).await {
+                        Wake::Shutdown => return,
+                        Wake::Reload => {
+                            first = true;
+                            continue;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
         let started = Instant::now();
+        if reconciler
+            .as_ref()
+            .is_some_and(|rec| !same_connection(rec.target(), &target))
+        {
+            tracing::info!(target_name = %l.target_name, "the target's account, region, endpoint or role changed; connecting again");
+            reconciler = None;
+        }
         if reconciler.is_none() {
             reconciler = setup(&l, &target).await;
         }
         let deadlines = Deadlines {
             cadence: match (&cfg.reconcile.cadence, reconciler.is_some()) {
                 (_, false) => Some(started + SETUP_RETRY),
-                (Cadence::Interval(d), true) => Some(started + *d),
+                (Cadence::Interval(d), true) => Some(next_slot(l.epoch, phase, *d, started)),
                 (Cadence::Cron(_), true) => None,
             },
-            boundary: next_boundary_wake(&cfg.policy, &l.clock),
+            boundary,
         };
         let mut woke = None;
         if let Some(rec) = reconciler.as_mut() {
@@ -199,25 +230,76 @@ async fn run(mut l: TargetLoop) {
         if l.shutdown.is_cancelled() || woke == Some(Wake::Shutdown) {
             return;
         }
-        if woke.is_none() && wait_for_trigger(&mut l, deadlines, true).await == Wake::Shutdown {
+        if woke.is_none() && wait_for_trigger(&mut l, &cfg, deadlines, true).await == Wake::Shutdown
+        {
             return;
         }
     }
+}
+
+/// The next cycle after one that started at `started`: the first point of the target's grid
+/// (`epoch + (phase + k) * interval`) at least half an interval later, so a cycle brought
+/// forward by a trigger does not shift the target off its slot.
+fn next_slot(epoch: Instant, phase: f64, interval: Duration, started: Instant) -> Instant {
+    let period = interval.as_secs_f64().max(0.001);
+    let offset = period * phase;
+    let since = started.saturating_duration_since(epoch).as_secs_f64() + period / 2.0 - offset;
+    let k = (since / period).ceil().max(0.0);
+    epoch + Duration::from_secs_f64(offset + k * period)
+}
+
+/// Whether a client made for `a` serves `b` (same account, region, endpoints and role).
+fn same_connection(a: &Target, b: &Target) -> bool {
+    (
+        &a.account_id,
+        &a.region,
+        &a.endpoint_url,
+        &a.role_arn,
+        &a.sts_endpoint_url,
+    ) == (
+        &b.account_id,
+        &b.region,
+        &b.endpoint_url,
+        &b.role_arn,
+        &b.sts_endpoint_url,
+    )
+}
+
+/// Whether a new running config concerns the loop of `name`: its policy, its reconcile
+/// settings or its own target changed (or went). Other targets coming and going do not wake
+/// it, so a discovery that adds an account does not restart every other target's cycle.
+fn concerns(old: &Config, new: &Config, name: &str) -> bool {
+    let find = |c: &Config| c.targets.iter().find(|t| t.name == name).cloned();
+    !Arc::ptr_eq(&old.policy, &new.policy)
+        || old.reconcile != new.reconcile
+        || find(old) != find(new)
 }
 
 /// Builds the target's reconciler; a failure counts as a failed cycle and is retried after
 /// `SETUP_RETRY` (`connect` counts and logs the credential error itself).
 async fn setup(l: &TargetLoop, target: &Target) -> Option<TargetReconciler> {
     let wiring = Wiring {
+        clients: l.clients.clone(),
         store: l.store.clone(),
         metrics: l.telemetry.metrics.clone(),
         audit: l.telemetry.audit.clone(),
         shutdown: l.shutdown.clone(),
         heartbeat: l.heartbeat.clone(),
     };
-    match crate::reconcile::connect(target, &l.overrides, wiring).await {
-        Ok(rec) => Some(rec),
+    let available = |up: i64| {
+        l.telemetry
+            .metrics
+            .target_available
+            .get_or_create(&Metrics::target(&l.target_name))
+            .set(up);
+    };
+    match crate::reconcile::connect(target, wiring).await {
+        Ok(rec) => {
+            available(1);
+            Some(rec)
+        }
         Err(e) => {
+            available(0);
             l.telemetry
                 .metrics
                 .reconcile_failures
@@ -249,7 +331,7 @@ async fn cycle(
     let result = loop {
         tokio::select! {
             r = &mut run => break r,
-            w = wait_for_trigger(l, deadlines, false), if woke.is_none() => {
+            w = wait_for_trigger(l, cfg, deadlines, false), if woke.is_none() => {
                 tracing::debug!(target_name = %l.target_name, wake = ?w, "trigger during a cycle: ending it early");
                 if w.invalidates_decisions() {
                     stop.abandon();
@@ -329,14 +411,20 @@ fn record(
 
 /// Waits for the next trigger. `beat`: the loop is idle, so waiting is its progress (never
 /// while a cycle runs, or a stuck cycle would look alive).
-async fn wait_for_trigger(l: &mut TargetLoop, at: Deadlines, beat: bool) -> Wake {
+async fn wait_for_trigger(l: &mut TargetLoop, cfg: &Config, at: Deadlines, beat: bool) -> Wake {
     loop {
         let idle = tokio::time::sleep(IDLE_BEAT);
         tokio::select! {
             biased;
             _ = l.shutdown.cancelled() => return Wake::Shutdown,
             r = l.cfg_rx.changed() => {
-                return if r.is_ok() { Wake::Reload } else { Wake::Shutdown };
+                if r.is_err() {
+                    return Wake::Shutdown;
+                }
+                let new = l.cfg_rx.borrow_and_update().clone();
+                if concerns(cfg, &new, &l.target_name) {
+                    return Wake::Reload;
+                }
             }
             // The senders live as long as the daemon: closed means shutting down.
             r = l.on_demand.changed() => {

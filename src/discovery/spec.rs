@@ -203,19 +203,19 @@ impl<P> TargetSet<P> {
         if let Scope::Units { ou_ids, .. } = &self.scope {
             if ou_ids.is_empty() {
                 out.push((
-                    "ou_ids",
-                    "an empty OU list selects nothing; leave `ou_ids` out to cover the whole organization"
+                    "organizational_units",
+                    "an empty OU list selects nothing; leave `organizational_units` out to cover the whole organization"
                         .to_string(),
                 ));
             }
             for id in ou_ids {
                 if let Err(e) = validate_ou_id(id) {
-                    out.push(("ou_ids", e));
+                    out.push(("organizational_units", e));
                 }
             }
         }
         for (field, ids) in [
-            ("include_accounts", &self.include_accounts),
+            ("accounts", &self.include_accounts),
             ("exclude_accounts", &self.exclude_accounts),
         ] {
             for id in ids {
@@ -296,7 +296,12 @@ mod tests {
         let fields: Vec<&str> = set.problems().iter().map(|(f, _)| *f).collect();
         assert_eq!(
             fields,
-            vec!["regions", "ou_ids", "include_accounts", "exclude_accounts"]
+            vec![
+                "regions",
+                "organizational_units",
+                "accounts",
+                "exclude_accounts"
+            ]
         );
     }
 }

@@ -168,8 +168,9 @@ pub struct Directory {
     org: Option<Organization>,
     /// account -> role name -> access. A role missing here does not exist.
     roles: HashMap<String, BTreeMap<String, RoleAccess>>,
-    /// Access key id -> account, for keys this emulator's STS handed out.
-    sessions: HashMap<String, String>,
+    /// Access key id -> (account, principal), for keys this emulator's STS handed out. The
+    /// principal is the key of the long-term credentials at the root of the chain of roles.
+    sessions: HashMap<String, (String, String)>,
     pub paging: OrgPaging,
 }
 
@@ -433,17 +434,26 @@ impl Directory {
         }
     }
 
-    /// Remembers that `access_key` (handed out by AssumeRole) acts in `account`.
-    pub fn remember_session(&mut self, access_key: String, account: String) {
+    /// Remembers that `access_key` (handed out by AssumeRole to `caller`) acts in `account`.
+    pub fn remember_session(&mut self, access_key: String, account: String, caller: Option<&str>) {
         if self.sessions.len() >= MAX_SESSIONS {
             self.sessions.clear();
         }
-        self.sessions.insert(access_key, account);
+        let principal = caller.map_or_else(|| "(unsigned)".to_string(), |c| self.principal(c));
+        self.sessions.insert(access_key, (account, principal));
     }
 
     /// The account an access key acts in, when this emulator's STS issued it.
     pub fn session_account(&self, access_key: &str) -> Option<&str> {
-        self.sessions.get(access_key).map(String::as_str)
+        self.sessions.get(access_key).map(|(a, _)| a.as_str())
+    }
+
+    /// Who is behind an access key: the long-term key at the root of its chain of roles (the
+    /// key itself when this emulator's STS did not issue it).
+    pub fn principal(&self, access_key: &str) -> String {
+        self.sessions
+            .get(access_key)
+            .map_or_else(|| access_key.to_string(), |(_, p)| p.clone())
     }
 
     fn org(&self) -> Result<&Organization, ListError> {

@@ -107,6 +107,15 @@ pub(crate) fn access_key(headers: &HeaderMap) -> Option<String> {
     Some(rest[..end].to_string())
 }
 
+/// The region of a SigV4 `Authorization` header's credential scope
+/// (`Credential=KEY/DATE/REGION/SERVICE/aws4_request`): the region the client signed for.
+pub(crate) fn signed_region(headers: &HeaderMap) -> Option<String> {
+    let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let start = auth.find("Credential=")? + "Credential=".len();
+    let scope = auth[start..].split([',', ' ']).next()?;
+    scope.split('/').nth(2).map(str::to_string)
+}
+
 /// Handles a `POST /`: Organizations when `X-Amz-Target` says so, STS otherwise.
 pub(crate) fn handle(
     shared: &Arc<Shared>,
@@ -535,7 +544,7 @@ fn sts(
         }));
     }
     let access_key = format!("ASIA{request_id}");
-    dir.remember_session(access_key.clone(), account.to_string());
+    dir.remember_session(access_key.clone(), account.to_string(), caller);
     drop(dir);
     let expiration = Utc::now() + Duration::seconds(duration);
     Ok((

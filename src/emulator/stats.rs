@@ -22,6 +22,10 @@ pub struct Stats {
     pub foreign_role_calls: u64,
     /// operation -> outcome (`ok`, an error code, or `dropped`) -> count.
     pub by_operation: BTreeMap<String, BTreeMap<String, u64>>,
+    /// principal -> `ACCOUNT/REGION` -> ListJobs requests: who listed which target. The
+    /// principal is the long-term access key behind the request (through any assumed role),
+    /// the region the one the request was signed for.
+    pub list_jobs_by_principal: BTreeMap<String, BTreeMap<String, u64>>,
     /// account -> operation -> outcome -> count, for the requests that act in one account: job
     /// operations (the `x-amz-account-id` header, when valid) and AssumeRole (the role's
     /// account). Organizations listings act for the whole organization and are not in here.

@@ -93,7 +93,7 @@ async fn dispatch(
             ),
         };
     }
-    count_assumed_role_call(&state, &parts.headers, account);
+    attribute(&state, &parts.headers, account, op);
     let outcome = match routed {
         Err(e) => Err(e),
         Ok((op, id)) => handle(&state, &faults, op, id, &parts.headers, &parts.uri, body).await,
@@ -120,18 +120,34 @@ async fn dispatch(
 }
 
 /// Counts a job request signed with credentials this emulator's STS handed out, and whether
-/// the role belongs to another account than the request's (a client that mixed up targets).
-fn count_assumed_role_call(state: &EmulatorState, headers: &HeaderMap, account: Option<&str>) {
+/// the role belongs to another account than the request's (a client that mixed up targets);
+/// and, for ListJobs, who listed which `ACCOUNT/REGION`.
+fn attribute(state: &EmulatorState, headers: &HeaderMap, account: Option<&str>, op: Operation) {
     let Some(key) = org_api::access_key(headers) else {
         return;
     };
-    let role_account = lock(&state.org).session_account(&key).map(str::to_string);
+    let (role_account, principal) = {
+        let org = lock(&state.org);
+        (
+            org.session_account(&key).map(str::to_string),
+            org.principal(&key),
+        )
+    };
+    let mut stats = lock(&state.stats);
     if let Some(role_account) = role_account {
-        let mut stats = lock(&state.stats);
         stats.assumed_role_calls += 1;
         if Some(role_account.as_str()) != account {
             stats.foreign_role_calls += 1;
         }
+    }
+    if let (Operation::ListJobs, Some(account)) = (op, account) {
+        let region = org_api::signed_region(headers).unwrap_or_else(|| "?".into());
+        *stats
+            .list_jobs_by_principal
+            .entry(principal)
+            .or_default()
+            .entry(format!("{account}/{region}"))
+            .or_default() += 1;
     }
 }
 
