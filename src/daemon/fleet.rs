@@ -209,26 +209,41 @@ impl Composer {
     }
 }
 
+/// Lists every target set of `file` once (for one-shot commands): the targets of each set.
+pub async fn discover_once(
+    file: &Config,
+    clients: &SharedClients,
+) -> Result<BTreeMap<String, Vec<Target>>, crate::discovery::DiscoveryError> {
+    let mut out = BTreeMap::new();
+    for set in &file.target_sets {
+        out.insert(set.name().to_string(), list_set(set, clients).await?);
+    }
+    Ok(out)
+}
+
+/// One listing of `set`: its targets.
+async fn list_set(
+    set: &TargetSetConfig,
+    clients: &SharedClients,
+) -> Result<Vec<Target>, crate::discovery::DiscoveryError> {
+    let client = organizations_client(
+        clients.sdk_config().await,
+        set.organizations_endpoint_url.as_deref(),
+    );
+    let d = discover(&OrgDirectory::new(client), &set.set).await?;
+    tracing::debug!(set = %set.name(), accounts = d.accounts_listed, requests = d.requests, "organization listed");
+    Ok(d.targets.into_iter().map(|t| set.target(t)).collect())
+}
+
 /// Lists one set at its cadence until aborted, reporting every listing.
 async fn discovery_loop(
     set: Arc<TargetSetConfig>,
     clients: Arc<SharedClients>,
     found_tx: mpsc::Sender<Found>,
 ) {
-    let client = organizations_client(
-        clients.sdk_config().await,
-        set.organizations_endpoint_url.as_deref(),
-    );
-    let directory = OrgDirectory::new(client);
     loop {
         let started = Instant::now();
-        let result = match discover(&directory, &set.set).await {
-            Ok(d) => {
-                tracing::debug!(set = %set.name(), accounts = d.accounts_listed, requests = d.requests, "organization listed");
-                Ok(d.targets.into_iter().map(|t| set.target(t)).collect())
-            }
-            Err(e) => Err(e.to_string()),
-        };
+        let result = list_set(&set, &clients).await.map_err(|e| e.to_string());
         let wait = if result.is_ok() {
             set.discovery_interval
         } else {
