@@ -161,7 +161,12 @@ async fn run_one(n: usize, interval: u64) -> Row {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(interval * 6 + 120);
     loop {
-        let listed = emu.stats().by_account.values().filter(|ops| ops.contains_key("ListJobs")).count();
+        let listed = emu
+            .stats()
+            .by_account
+            .values()
+            .filter(|ops| ops.contains_key("ListJobs"))
+            .count();
         if listed >= n {
             break;
         }
@@ -221,7 +226,11 @@ async fn main() {
     let sizes: Vec<usize> = value("--sizes")
         .map(|s| {
             s.split(',')
-                .map(|n| n.trim().parse().expect("--sizes takes numbers, e.g. 1,100,1000"))
+                .map(|n| {
+                    n.trim()
+                        .parse()
+                        .expect("--sizes takes numbers, e.g. 1,100,1000")
+                })
                 .collect()
         })
         .unwrap_or_else(|| vec![1, 100, 1000]);
@@ -233,7 +242,17 @@ async fn main() {
     );
     println!(
         "{:>6} {:>9} {:>9} {:>9} {:>5} {:>7} {:>10} {:>7} {:>8} {:>8} {:>9}",
-        "N", "warm-up", "RSS MiB", "peak MiB", "fds", "threads", "CPU s/min", "% core", "lists", "max/s", "max/avg"
+        "N",
+        "warm-up",
+        "RSS MiB",
+        "peak MiB",
+        "fds",
+        "threads",
+        "CPU s/min",
+        "% core",
+        "lists",
+        "max/s",
+        "max/avg"
     );
     for n in sizes {
         let r = run_one(n, interval).await;

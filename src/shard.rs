@@ -310,13 +310,13 @@ mod tests {
         };
         let pod = env(&[(ENV_POD_NAME, "s3prio-2"), (ENV_COUNT, "3")]);
         assert_eq!(
-            ShardSpec::resolve(Some("0/2"), &pod)
+            ShardSpec::resolve(Some("0/2"), pod)
                 .expect("ok")
                 .map(|s| s.to_string()),
             Some("0/2".into())
         );
         assert_eq!(
-            ShardSpec::resolve(None, &pod)
+            ShardSpec::resolve(None, pod)
                 .expect("ok")
                 .map(|s| s.to_string()),
             Some("2/3".into())

@@ -495,6 +495,33 @@ mod tests {
         );
     }
 
+    /// The i-th of N targets cycles at i/N of the interval, every interval, and a cycle that a
+    /// trigger brought forward does not move it off its slot.
+    #[tokio::test(start_paused = true)]
+    async fn targets_keep_evenly_spread_slots_on_the_grid() {
+        let epoch = Instant::now();
+        let d = Duration::from_secs(30);
+        let at = |s: f64| epoch + Duration::from_secs_f64(s);
+        // Target 3 of 10: slot at 9 s, then 39 s, 69 s...
+        assert_eq!(next_slot(epoch, 0.3, d, at(9.0)), at(39.0));
+        assert_eq!(next_slot(epoch, 0.3, d, at(39.2)), at(69.0));
+        // Brought forward to 30 s (a request): the next is 69 s, not 60 s or 39 s.
+        assert_eq!(next_slot(epoch, 0.3, d, at(30.0)), at(69.0));
+        // Brought forward to 20 s: 39 s is still at least half an interval away, so 39 s.
+        assert_eq!(next_slot(epoch, 0.3, d, at(20.0)), at(39.0));
+        // 1,000 targets: every second of the interval holds 33 or 34 slots.
+        let mut per_second = [0u32; 30];
+        for i in 0..1000 {
+            let slot = next_slot(epoch, i as f64 / 1000.0, d, at(i as f64 * 0.03));
+            let s = (slot - epoch).as_secs_f64() - 30.0;
+            per_second[(s + 1e-6).floor() as usize] += 1;
+        }
+        assert!(
+            per_second.iter().all(|&n| (33..=34).contains(&n)),
+            "{per_second:?}"
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_loop_that_panics_is_started_again_after_a_growing_delay() {
         let runs = Arc::new(AtomicUsize::new(0));

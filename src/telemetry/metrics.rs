@@ -349,6 +349,17 @@ mod tests {
         }));
         drop(m.rate_limit_current_rps.get_or_create(&t));
         drop(m.retry_delay.get_or_create(&t));
+        drop(m.target_available.get_or_create(&t));
+        drop(m.shard_info.get_or_create(&ShardLabels {
+            shard: "0".into(),
+            shards: "1".into(),
+        }));
+        drop(m.targets.get_or_create(&KindLabels { kind: "owned" }));
+        drop(m.discovery_runs.get_or_create(&DiscoveryLabels {
+            set: "s".into(),
+            outcome: "ok",
+        }));
+        drop(m.discovery_targets.get_or_create(&SetLabels { set: "s".into() }));
         let text = m.encode();
         let helps: Vec<&str> = text.lines().filter(|l| l.starts_with("# HELP ")).collect();
         assert_eq!(helps.len(), HELP.len(), "{text}");
