@@ -48,7 +48,7 @@ listen = "127.0.0.1:{port}"
 
 [[rules]]
 name = "urgent"
-when = {{ description = "never-*" }}
+when = {{ description_glob = "never-*" }}
 action = {{ set = 900 }}
 
 [[target_sets]]
@@ -152,7 +152,7 @@ async fn run_one(n: usize, interval: u64) -> Row {
         .env("AWS_SHARED_CREDENTIALS_FILE", home.path().join("none"))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(home.path().join("s3prio.log")).expect("log file"))
         .spawn()
         .expect("spawn s3prio run");
     let pid = child.id();
@@ -169,6 +169,10 @@ async fn run_one(n: usize, interval: u64) -> Row {
             .count();
         if listed >= n {
             break;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let log = std::fs::read_to_string(home.path().join("s3prio.log")).unwrap_or_default();
+            panic!("s3prio run exited ({status}):\n{log}");
         }
         assert!(
             Instant::now() < deadline,

@@ -207,12 +207,6 @@ async fn an_organization_is_discovered_reconciled_grown_and_a_refusing_role_repo
 
     // An account leaves: its loops stop, the others go on.
     emu.remove_account(&ids[0]);
-    daemon
-        .wait_log(
-            &format!("\"target_name\":\"{}/", ids[0]),
-            Duration::from_secs(5),
-        )
-        .await;
     wait_until(
         "the departed account's loops stop",
         Duration::from_secs(45),
@@ -284,4 +278,61 @@ async fn two_shards_reconcile_every_target_exactly_once() {
             "shard {i} owns {owned}: {metrics}"
         );
     }
+}
+
+/// Static targets change live too: a `[[targets]]` table added to the file gets a loop and is
+/// reconciled without a restart; one removed has its loop stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_target_added_to_the_file_is_reconciled_without_a_restart() {
+    let emu = quiet_emulator().await;
+    let second = "222222222222";
+    add_member(&emu, common::ACCOUNT);
+    add_member(&emu, second);
+    let target = |account: &str| {
+        format!(
+            "[[targets]]\naccount_id = \"{account}\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n",
+            emu.endpoint_url()
+        )
+    };
+    let head = "[reconcile]\ninterval = \"2s\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n[[rules]]\nname = \"urgent\"\nwhen = { tags = { urgent = \"true\" } }\naction = { set = 900 }\n\n";
+    let home = tempfile::tempdir().expect("tempdir");
+    let path = write_config(home.path(), &format!("{head}{}", target(common::ACCOUNT)));
+    let daemon = Daemon::start(&path, home.path(), &[]);
+    let first = vec![common::ACCOUNT.to_string()];
+    wait_until(
+        "the first target converges",
+        Duration::from_secs(30),
+        || all_at(&emu, &first, 900),
+    )
+    .await;
+    assert!(all_at(&emu, &[second.to_string()], 10), "not a target yet");
+
+    std::fs::write(
+        &path,
+        format!("{head}{}{}", target(common::ACCOUNT), target(second)),
+    )
+    .expect("edit");
+    wait_until(
+        "the added target converges",
+        Duration::from_secs(30),
+        || all_at(&emu, &[second.to_string()], 900),
+    )
+    .await;
+
+    std::fs::write(&path, format!("{head}{}", target(second))).expect("edit");
+    let addr = daemon.http_addr().await;
+    wait_until(
+        "the removed target's loop stops",
+        Duration::from_secs(30),
+        || {
+            let (_, m) = http(&addr, "GET", "/metrics");
+            m.contains("s3prio_targets{kind=\"owned\"} 1")
+                && !m.contains(&format!(
+                    "s3prio_target_available{{target=\"{}/us-east-1\"}}",
+                    common::ACCOUNT
+                ))
+        },
+    )
+    .await;
+    assert!(daemon.log().contains("its loop stops"), "{}", daemon.log());
 }

@@ -15,6 +15,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_s3control::config::retry::RetryConfig;
 use aws_sdk_s3control::config::timeout::TimeoutConfig;
+use aws_sdk_s3control::config::StalledStreamProtectionConfig;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use tokio::sync::{Mutex, OnceCell};
 
@@ -33,6 +34,12 @@ pub const SESSION_NAME: &str = "s3prio";
 
 /// How long one AssumeRole may take before the target counts as unavailable.
 const ASSUME_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Credentials the identity cache keeps: one entry (partition) per provider, so one per role
+/// plus the process's own chain. The cache's default keeps 64 and evicts beyond that, which at
+/// a thousand roles would make every call assume its role again; this is far above the
+/// documented 1,000 targets per process.
+const MAX_CACHED_IDENTITIES: usize = 16_384;
 
 /// A role as one provider serves it: its ARN and the STS endpoint it is assumed through.
 type RoleKey = (String, Option<String>);
@@ -88,7 +95,11 @@ impl SharedClients {
             .get_or_init(|| async {
                 let mut loader = aws_config::defaults(BehaviorVersion::latest())
                     .http_client(self.http.clone())
-                    .identity_cache(aws_config::identity::IdentityCache::lazy().build());
+                    .identity_cache(
+                        aws_config::identity::IdentityCache::lazy()
+                            .max_partitions(MAX_CACHED_IDENTITIES)
+                            .build(),
+                    );
                 if let Some(creds) = &self.overrides.credentials {
                     loader = loader.credentials_provider(creds.clone());
                 }
@@ -158,6 +169,9 @@ impl SharedClients {
             })
             // Retries are owned by `aws::call` (see there why).
             .retry_config(RetryConfig::disabled())
+            // Job responses are small XML documents, bounded by the attempt timeout and the
+            // response guard; the stall watch's timers on every body cost more than they give.
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(5))

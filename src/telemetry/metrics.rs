@@ -359,7 +359,10 @@ mod tests {
             set: "s".into(),
             outcome: "ok",
         }));
-        drop(m.discovery_targets.get_or_create(&SetLabels { set: "s".into() }));
+        drop(
+            m.discovery_targets
+                .get_or_create(&SetLabels { set: "s".into() }),
+        );
         let text = m.encode();
         let helps: Vec<&str> = text.lines().filter(|l| l.starts_with("# HELP ")).collect();
         assert_eq!(helps.len(), HELP.len(), "{text}");
