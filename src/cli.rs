@@ -156,6 +156,11 @@ pub struct RunArgs {
     /// pings (default: derived from each target's request_timeout and backoff). For tests.
     #[arg(long, env = "S3PRIO_STUCK_AFTER", hide = true, value_parser = parse_positive_duration)]
     pub stuck_after: Option<std::time::Duration>,
+    /// Run only the targets whose name hashes to shard I of N (rendezvous hashing), e.g. 0/3.
+    /// Without it, a StatefulSet pod's ordinal is the index when S3PRIO_SHARD_FROM_POD_NAME
+    /// (the pod's name) and S3PRIO_SHARD_COUNT (the replicas) are set; else every target runs.
+    #[arg(long, env = "S3PRIO_SHARD", value_name = "I/N")]
+    pub shard: Option<String>,
 }
 
 /// A duration in the grammar of the config file ("500ms", "1.5s", "10m", "1h30m").
@@ -208,6 +213,20 @@ pub struct EmulatorArgs {
     /// Simulated time runs this many times faster than the wall clock (job progress, status flow).
     #[arg(long, default_value_t = 1.0)]
     pub time_scale: f64,
+    /// Serve AWS Organizations and STS with an organization of this many accounts, the
+    /// --account-id one being its management account; each holds its own jobs and a role that
+    /// can be assumed (--org-role).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=crate::emulator::MAX_GENERATED_ACCOUNTS as u64))]
+    pub org_accounts: Option<u64>,
+    /// Organizational units to spread the accounts over (half under the root, half nested).
+    #[arg(long, default_value_t = 0, requires = "org_accounts")]
+    pub org_ous: usize,
+    /// Jobs generated in every member account (the management account's come from --jobs).
+    #[arg(long, default_value_t = 0, requires = "org_accounts")]
+    pub org_jobs_per_account: usize,
+    /// The role assumable in every account: arn:aws:iam::ACCOUNT:role/NAME.
+    #[arg(long, default_value = crate::emulator::DEFAULT_ROLE_NAME, requires = "org_accounts")]
+    pub org_role: String,
 }
 
 #[derive(Debug, Args)]

@@ -1,12 +1,9 @@
-//! Building the real `aws-sdk-s3control` client for one target.
+//! The real `aws-sdk-s3control` client's parts: the fixed endpoint for local and VPC endpoints,
+//! the response-size guard, credential errors. `shared` builds the clients from them.
 
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region};
-use aws_credential_types::provider::ProvideCredentials;
 use aws_sdk_s3control::config::endpoint::{Endpoint, EndpointFuture, Params, ResolveEndpoint};
-use aws_sdk_s3control::config::retry::RetryConfig;
-use aws_sdk_s3control::config::timeout::TimeoutConfig;
 use aws_sdk_s3control::config::Credentials;
 
 use std::pin::Pin;
@@ -19,8 +16,6 @@ use aws_smithy_runtime_api::client::interceptors::context::{
 };
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
-
-use crate::config::Target;
 
 /// Where the credential chain looks, in order (aws-config's default chain).
 pub const CREDENTIAL_SOURCES: &str = "environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), \
@@ -109,8 +104,8 @@ pub struct RequestEndpoint(pub String);
 /// body is wrapped before the SDK reads it. Every S3 Control job operation has a
 /// non-streaming response, which the SDK reads in full before parsing; this only bounds it.
 #[derive(Debug)]
-struct ResponseGuard {
-    limit: usize,
+pub(super) struct ResponseGuard {
+    pub(super) limit: usize,
 }
 
 impl Storable for RequestEndpoint {
@@ -160,7 +155,7 @@ impl Intercept for ResponseGuard {
 struct CappedBody {
     inner: SdkBody,
     read: usize,
-    limit: usize,
+    pub(super) limit: usize,
     endpoint: String,
 }
 
@@ -210,79 +205,7 @@ fn endpoint_of(uri: &str) -> String {
     uri[..end].to_string()
 }
 
-/// Builds the client for `target`, and checks once that credentials can be loaded so a missing
-/// credential is reported at start, in one sentence, instead of on every call.
-pub async fn build_client(
-    target: &Target,
-    overrides: &ClientOverrides,
-) -> Result<aws_sdk_s3control::Client, SetupError> {
-    let mut loader =
-        aws_config::defaults(BehaviorVersion::latest()).region(Region::new(target.region.clone()));
-    if let Some(creds) = &overrides.credentials {
-        loader = loader.credentials_provider(creds.clone());
-    }
-    let sdk_config = loader.load().await;
-
-    let mut builder = aws_sdk_s3control::config::Builder::from(&sdk_config)
-        .interceptor(ResponseGuard {
-            limit: MAX_RESPONSE_BYTES,
-        })
-        // Retries are owned by `aws::call` (see there why).
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .operation_attempt_timeout(target.request_timeout)
-                .build(),
-        );
-    if let Some(url) = &target.endpoint_url {
-        builder = builder.endpoint_resolver(FixedEndpoint(url.clone()));
-    }
-
-    let provider = sdk_config.credentials_provider();
-    match (&target.role_arn, provider) {
-        (_, None) => {
-            return Err(SetupError::Credentials {
-                target: target.name.clone(),
-                sources: CREDENTIAL_SOURCES,
-                detail: "no credential provider is configured".into(),
-            })
-        }
-        (None, Some(p)) => {
-            verify(&target.name, p.provide_credentials()).await?;
-        }
-        (Some(role_arn), Some(p)) => {
-            verify(&target.name, p.provide_credentials()).await?;
-            let assume = aws_config::sts::AssumeRoleProvider::builder(role_arn.clone())
-                .session_name("s3prio")
-                .region(Region::new(target.region.clone()))
-                .configure(&sdk_config)
-                .build()
-                .await;
-            if let Err(e) =
-                tokio::time::timeout(Duration::from_secs(30), assume.provide_credentials())
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(
-                    aws_credential_types::provider::error::CredentialsError::provider_timed_out(
-                        Duration::from_secs(30),
-                    ),
-                )
-                    })
-            {
-                return Err(SetupError::AssumeRole {
-                    target: target.name.clone(),
-                    role_arn: role_arn.clone(),
-                    detail: error_chain(&e),
-                });
-            }
-            builder = builder.credentials_provider(assume);
-        }
-    }
-    Ok(aws_sdk_s3control::Client::from_conf(builder.build()))
-}
-
-async fn verify(
+pub(super) async fn verify(
     target: &str,
     fut: aws_credential_types::provider::future::ProvideCredentials<'_>,
 ) -> Result<(), SetupError> {
@@ -301,7 +224,7 @@ async fn verify(
     }
 }
 
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(super) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut src = e.source();
     while let Some(s) = src {
@@ -325,7 +248,8 @@ mod tests {
     use tokio::io::AsyncReadExt;
 
     use super::*;
-    use crate::config::{Backoff, RateLimit};
+    use crate::aws::SharedClients;
+    use crate::config::{Backoff, RateLimit, Target};
 
     fn target(endpoint_url: Option<String>) -> Target {
         Target {
@@ -334,6 +258,8 @@ mod tests {
             region: "eu-west-1".into(),
             role_arn: None,
             endpoint_url,
+            sts_endpoint_url: None,
+            origin: None,
             rate_limit: RateLimit {
                 requests_per_second: 10.0,
                 burst: 1,
@@ -377,7 +303,8 @@ mod tests {
     /// client speaks TLS.
     #[tokio::test]
     async fn default_resolver_sends_job_calls_to_the_https_aws_endpoint() {
-        let client = build_client(&target(None), &ClientOverrides::emulator())
+        let client = SharedClients::new(ClientOverrides::emulator())
+            .client_for(&target(None))
             .await
             .expect("client builds with static credentials");
         let stop = StopBeforeTransmit::default();
@@ -411,7 +338,8 @@ mod tests {
             .await
             .expect("bind");
         let url = format!("https://{}", listener.local_addr().expect("addr"));
-        let client = build_client(&target(Some(url)), &ClientOverrides::emulator())
+        let client = SharedClients::new(ClientOverrides::emulator())
+            .client_for(&target(Some(url)))
             .await
             .expect("client builds");
         let call =

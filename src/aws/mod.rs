@@ -6,8 +6,10 @@ pub mod client;
 pub mod memory;
 pub mod observe;
 pub mod pace;
+pub mod shared;
 
 pub use call::{CallContext, CallError, FailureKind, Permits};
-pub use client::{build_client, ClientOverrides, SetupError};
+pub use client::{ClientOverrides, SetupError};
 pub use memory::MemoryStore;
 pub use pace::AdaptivePace;
+pub use shared::SharedClients;

@@ -2,7 +2,7 @@
 //! Ctrl-C or SIGTERM and save the state file. The emulator itself knows nothing of the CLI.
 
 use crate::cli::EmulatorArgs;
-use crate::emulator::{self, EmulatorError, EmulatorOptions, Throttle};
+use crate::emulator::{self, EmulatorError, EmulatorOptions, OrgShape, Throttle};
 
 /// Share of `--fault-rate` answered with InternalServiceException; the rest are dropped
 /// connections.
@@ -23,6 +23,12 @@ pub fn options(args: &EmulatorArgs) -> EmulatorOptions {
         latency: args.latency.unwrap_or_default(),
         state_file: args.state.clone(),
         time_scale: args.time_scale,
+        organization: args.org_accounts.map(|n| OrgShape {
+            accounts: n as usize,
+            ous: args.org_ous,
+            jobs_per_account: args.org_jobs_per_account,
+            role_name: args.org_role.clone(),
+        }),
         ..EmulatorOptions::default()
     }
 }
@@ -49,6 +55,16 @@ pub async fn run(args: &EmulatorArgs) -> Result<(), EmulatorError> {
     println!("  region = \"us-east-1\"");
     println!("  endpoint_url = \"{url}\"");
     println!("  # and AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test in the environment");
+    if let Some(shape) = options(args).organization {
+        println!();
+        println!(
+            "AWS Organizations and STS on the same URL: {} accounts in {} OUs (root {}), role arn:aws:iam::{{account_id}}:role/{} assumable in each",
+            handle.org_accounts().len(),
+            handle.org_ous().len(),
+            emulator::ORG_ROOT_ID,
+            shape.role_name
+        );
+    }
     wait_for_signal()
         .await
         .map_err(|e| EmulatorError::Option(format!("cannot install signal handlers: {e}")))?;

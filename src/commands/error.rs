@@ -48,7 +48,7 @@ impl Error {
         match self {
             Error::Config(_) | Error::Store(_) | Error::Strict(_) => EX_CONFIG,
             Error::Daemon(DaemonError::Config(_) | DaemonError::Store(_))
-            | Error::Daemon(DaemonError::Token { .. }) => EX_CONFIG,
+            | Error::Daemon(DaemonError::Token { .. } | DaemonError::Shard(_)) => EX_CONFIG,
             Error::Interrupted(_) => EX_INTERRUPTED,
             _ => 1,
         }

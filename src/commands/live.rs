@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::progress::Printer;
 use super::Error;
-use crate::aws::{ClientOverrides, MemoryStore};
+use crate::aws::{ClientOverrides, MemoryStore, SharedClients};
 use crate::cli::{ApplyArgs, ExplainArgs, OutputFormat, PlanArgs, ProgressArg};
 use crate::config::Config;
 use crate::model::ObservedJob;
@@ -36,7 +36,10 @@ async fn session(cfg: Config, overrides: &ClientOverrides) -> Result<Session, Er
     let store = Arc::new(MemoryStore::open(&cfg.baseline)?);
     let metrics = Arc::new(Metrics::new());
     let shutdown = CancellationToken::new();
+    let clients = Arc::new(SharedClients::new(overrides.clone()));
+    let cfg = expand_target_sets(cfg, &clients).await?;
     let wiring = Wiring {
+        clients,
         store,
         audit: Audit::new(metrics.clone()),
         metrics,
@@ -45,7 +48,7 @@ async fn session(cfg: Config, overrides: &ClientOverrides) -> Result<Session, Er
     };
     let mut recs = Vec::new();
     let mut failed = Vec::new();
-    for r in build_reconcilers(&cfg, overrides, &wiring).await {
+    for r in build_reconcilers(&cfg, &wiring).await {
         match r {
             Ok(rec) => recs.push(rec),
             Err(e) => failed.push(e.to_string()),
@@ -57,6 +60,36 @@ async fn session(cfg: Config, overrides: &ClientOverrides) -> Result<Session, Er
         failed,
         shutdown,
     })
+}
+
+/// The config with its target sets listed once and their targets added (as the daemon runs
+/// them, unsharded).
+async fn expand_target_sets(cfg: Config, clients: &SharedClients) -> Result<Config, Error> {
+    if cfg.target_sets.is_empty() {
+        return Ok(cfg);
+    }
+    let discovered = crate::daemon::fleet::discover_once(&cfg, clients)
+        .await
+        .map_err(|e| Error::failed("discovering the target sets", e))?;
+    Ok(crate::daemon::fleet::running_config(
+        &cfg,
+        &discovered,
+        crate::shard::ShardSpec::WHOLE,
+    ))
+}
+
+/// The targets a plan covers, with where each came from (for the table output).
+fn targets_table(cfg: &Config) -> String {
+    let mut out = format!("targets ({}):\n", cfg.targets.len());
+    for t in &cfg.targets {
+        let from = t
+            .origin
+            .as_ref()
+            .map_or("[[targets]]".to_string(), |set| format!("target set {set}"));
+        let role = t.role_arn.as_deref().unwrap_or("(own credentials)");
+        out.push_str(&format!("  {:<28} {:<24} {role}\n", t.name, from));
+    }
+    out
 }
 
 impl Session {
@@ -158,7 +191,12 @@ pub async fn plan(
     let plan = plan::plan(&s.cfg.policy, &jobs, now);
     let mut out = match args.format {
         OutputFormat::Table => format!(
-            "{}\n{}",
+            "{}{}\n{}",
+            if s.cfg.target_sets.is_empty() {
+                String::new()
+            } else {
+                targets_table(&s.cfg) + "\n"
+            },
             plan::render_table(&plan),
             plan::render_next_boundary(&s.cfg.policy, now)
         ),

@@ -154,8 +154,30 @@ pub fn summary(origin: &str, cfg: &Config) -> String {
         Cadence::Interval(d) => format!("every {}", format_duration(*d)),
         Cadence::Cron(c) => format!("cron \"{c}\" (UTC)"),
     };
+    let sets = if cfg.target_sets.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ", {} ({}; listed from AWS Organizations when the daemon runs, shown by `plan`)",
+            plural(cfg.target_sets.len(), "target set"),
+            cfg.target_sets
+                .iter()
+                .map(|s| format!(
+                    "{}: {} x {}",
+                    s.name(),
+                    match &s.set.scope {
+                        crate::discovery::Scope::Organization => "every account".to_string(),
+                        crate::discovery::Scope::Units { ou_ids, .. } =>
+                            format!("accounts under {}", ou_ids.join(", ")),
+                    },
+                    plural(s.set.regions.len(), "region")
+                ))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    };
     format!(
-        "{origin}: OK: {} ({}), {}, {} ({deciding} deciding, {} clamp); reconcile {cadence}{}",
+        "{origin}: OK: {} ({}){sets}, {}, {} ({deciding} deciding, {} clamp); reconcile {cadence}{}",
         plural(cfg.targets.len(), "target"),
         cfg.targets
             .iter()

@@ -7,11 +7,20 @@ use tokio_util::sync::CancellationToken;
 use super::{init_logs, Error};
 use crate::cli::RunArgs;
 use crate::config::Overrides;
-use crate::daemon::{self, DaemonOptions, Signals};
+use crate::daemon::{self, DaemonError, DaemonOptions, Signals};
+use crate::shard::ShardSpec;
 
 pub async fn daemon(args: RunArgs) -> Result<(), Error> {
     let mut signals =
         Signals::install().map_err(|e| Error::failed("cannot install signal handlers", e))?;
+    let shard = match ShardSpec::resolve(args.shard.as_deref(), |k| std::env::var(k).ok()) {
+        Ok(s) => s.unwrap_or(ShardSpec::WHOLE),
+        Err(e) => {
+            init_logs(args.log_format, None);
+            tracing::error!(error = %e, "s3prio cannot start");
+            return Err(DaemonError::from(e).into());
+        }
+    };
     let overrides = Overrides {
         dry_run: args.dry_run,
     };
@@ -32,6 +41,7 @@ pub async fn daemon(args: RunArgs) -> Result<(), Error> {
     init_logs(args.log_format, Some(&cfg));
     let mut opts = DaemonOptions::new(args.config.clone());
     opts.stuck_after = args.stuck_after;
+    opts.shard = shard;
     let shutdown = CancellationToken::new();
     daemon::run_loaded(
         opts,

@@ -27,8 +27,63 @@ pub struct Config {
     pub baseline: BaselineSettings,
     pub http: HttpSettings,
     pub log: LogSettings,
+    /// The `[[targets]]` tables; with target sets, the running daemon adds the discovered ones.
     pub targets: Vec<Target>,
+    pub target_sets: Vec<TargetSetConfig>,
     pub policy: Arc<Policy>,
+}
+
+/// A `[[target_sets]]` table: which accounts of the organization, times which regions, through
+/// which role, discovered how often.
+#[derive(Debug, Clone)]
+pub struct TargetSetConfig {
+    pub set: crate::discovery::TargetSet<Pacing>,
+    pub discovery_interval: Duration,
+    pub organizations_endpoint_url: Option<String>,
+    pub sts_endpoint_url: Option<String>,
+}
+
+/// The pace, retries and timeout every target of a set gets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pacing {
+    pub rate_limit: RateLimit,
+    pub backoff: Backoff,
+    pub request_timeout: Duration,
+}
+
+impl TargetSetConfig {
+    pub fn name(&self) -> &str {
+        &self.set.name
+    }
+
+    /// The targets the set makes of the listed accounts (ACTIVE, filtered), sorted by name.
+    pub fn targets(&self, accounts: &[crate::discovery::OrgAccount]) -> Vec<Target> {
+        crate::discovery::expand(&self.set, accounts)
+            .into_iter()
+            .map(|d| self.target(d))
+            .collect()
+    }
+
+    pub fn target(&self, d: crate::discovery::DiscoveredTarget<Pacing>) -> Target {
+        Target {
+            name: d.name,
+            account_id: d.account_id,
+            region: d.region,
+            role_arn: Some(d.role_arn),
+            endpoint_url: d.endpoint_url,
+            sts_endpoint_url: self.sts_endpoint_url.clone(),
+            origin: Some(d.set),
+            rate_limit: d.pacing.rate_limit,
+            backoff: d.pacing.backoff,
+            request_timeout: d.pacing.request_timeout,
+        }
+    }
+
+    /// Whether `other` describes the same set (a reload that changes nothing here keeps the
+    /// set's discovery running and its targets as they are).
+    pub fn same_as(&self, other: &TargetSetConfig) -> bool {
+        format!("{self:?}") == format!("{other:?}")
+    }
 }
 
 /// When reconcile cycles run.
@@ -87,6 +142,10 @@ pub struct Target {
     pub region: String,
     pub role_arn: Option<String>,
     pub endpoint_url: Option<String>,
+    /// Where `role_arn` is assumed (an STS VPC endpoint, or the emulator); default: AWS STS.
+    pub sts_endpoint_url: Option<String>,
+    /// The target set that discovered it; `None` for a `[[targets]]` table.
+    pub origin: Option<String>,
     pub rate_limit: RateLimit,
     pub backoff: Backoff,
     pub request_timeout: Duration,

@@ -26,9 +26,12 @@ pub struct RawConfig {
     pub http: RawHttp,
     #[serde(default)]
     pub log: RawLog,
-    /// The (account, region) pairs whose jobs are managed. At least one.
+    /// The (account, region) pairs whose jobs are managed. At least one target or target set.
     #[serde(default)]
     pub targets: Vec<RawTarget>,
+    /// Targets discovered from AWS Organizations: accounts times regions, through a role.
+    #[serde(default)]
+    pub target_sets: Vec<RawTargetSet>,
     /// Named time windows, referred to by `in_window` / `outside_window` conditions.
     #[serde(default)]
     pub windows: BTreeMap<String, RawWindow>,
@@ -132,6 +135,42 @@ pub struct RawTarget {
     pub role_arn: Option<String>,
     /// Endpoint URL (the emulator, or a VPC endpoint).
     pub endpoint_url: Option<String>,
+    pub rate_limit: Option<RawRateLimit>,
+    pub backoff: Option<RawBackoff>,
+    /// Timeout of one request (default "10s").
+    pub request_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTargetSet {
+    /// Names the set in logs, metrics and `plan`; unique.
+    pub name: String,
+    /// The role assumed in each account, with `{account_id}` as its account field:
+    /// "arn:aws:iam::{account_id}:role/s3prio".
+    pub role_arn: String,
+    /// Every selected account is one target per region.
+    pub regions: Vec<String>,
+    /// Only accounts in these OUs (or the root, "r-..."), and in every OU below them (default:
+    /// the whole organization).
+    pub organizational_units: Option<Vec<String>>,
+    /// Only these account ids (default: every account the scope lists).
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    /// Never these account ids.
+    #[serde(default)]
+    pub exclude_accounts: Vec<String>,
+    /// Only accounts whose name matches this glob, e.g. "prod-*".
+    pub account_name: Option<String>,
+    /// How often Organizations is listed again (default "10m").
+    pub discovery_interval: Option<String>,
+    /// S3 Control endpoint of every target of the set (a VPC endpoint, or the emulator).
+    pub endpoint_url: Option<String>,
+    /// Organizations endpoint (the emulator); default: AWS.
+    pub organizations_endpoint_url: Option<String>,
+    /// STS endpoint the roles are assumed through (a VPC endpoint, or the emulator); default: AWS.
+    pub sts_endpoint_url: Option<String>,
+    /// Per target, as in [[targets]].
     pub rate_limit: Option<RawRateLimit>,
     pub backoff: Option<RawBackoff>,
     /// Timeout of one request (default "10s").

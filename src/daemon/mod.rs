@@ -3,6 +3,7 @@
 
 pub mod clock;
 mod cron;
+pub mod fleet;
 pub mod notify;
 pub mod on_demand;
 pub mod reload;
@@ -21,11 +22,11 @@ use tokio_util::sync::CancellationToken;
 pub use clock::Clock;
 pub use signals::{Sig, Signals};
 
-use crate::aws::{ClientOverrides, MemoryStore};
+use crate::aws::{ClientOverrides, MemoryStore, SharedClients};
 use crate::config::{Cadence, Config, ConfigError, Overrides};
-use crate::reconcile::liveness_bound;
+use crate::shard::ShardSpec;
 use crate::telemetry::http::{HttpLimits, HttpOptions, HttpServer};
-use crate::telemetry::{Health, Heartbeat, Metrics, Telemetry};
+use crate::telemetry::{Health, Metrics, Telemetry};
 
 /// On-demand requests (SIGUSR1, `POST /reconcile`): counters the target loops watch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -51,6 +52,8 @@ pub enum DaemonError {
     },
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    #[error("{0}")]
+    Shard(#[from] crate::shard::ShardError),
     #[error("{}: error: cannot use the bearer token file of [http] reconcile_token_file: {reason}", path.display())]
     Token { path: PathBuf, reason: String },
 }
@@ -67,6 +70,8 @@ pub struct DaemonOptions {
     /// A loop silent for this long is stuck (default: derived from each target's settings,
     /// see `reconcile::liveness_bound`). For tests of liveness.
     pub stuck_after: Option<Duration>,
+    /// The targets this replica owns (`--shard I/N`); the whole by default.
+    pub shard: ShardSpec,
 }
 
 impl DaemonOptions {
@@ -78,6 +83,7 @@ impl DaemonOptions {
             clock: Clock::real(),
             signals: true,
             stuck_after: None,
+            shard: ShardSpec::WHOLE,
         }
     }
 }
@@ -150,11 +156,16 @@ pub async fn run_loaded(
     telemetry.health.set_config_loaded();
 
     let shutdown_timeout = cfg.reconcile.shutdown_timeout;
-    let (cfg_tx, cfg_rx) = watch::channel(Arc::new(cfg));
-    let mut loops = spawn_loops(&opts, &cfg_rx, &on_demand, store, &telemetry, &shutdown);
+    set_shard_info(&telemetry.metrics, opts.shard);
+    let running = fleet::running_config(&cfg, &Default::default(), opts.shard);
+    let (file_tx, file_rx) = watch::channel(Arc::new(cfg));
+    let (cfg_tx, cfg_rx) = watch::channel(Arc::new(running));
+    let mut loops = spawn_loops(
+        &opts, file_rx, cfg_tx, &on_demand, store, &telemetry, &shutdown,
+    );
     let mut reloader = Reloader {
         source,
-        cfg_tx,
+        cfg_tx: file_tx,
         metrics: telemetry.metrics.clone(),
         ready_max_age_secs: http.ready_max_age_secs.clone(),
         watcher: watch_config(&opts.config_path),
@@ -163,6 +174,7 @@ pub async fn run_loaded(
     // while the daemon started is never missed.
     reloader.reload(reload::Trigger::Watch).await;
     let status = status_line(&cfg_rx.borrow());
+    tracing::info!(shard = %opts.shard, "shard");
     notify::ready(&status);
     tracing::info!(%status, "s3prio started");
     if let Some(interval) = notify::watchdog_interval() {
@@ -232,16 +244,19 @@ async fn serve_http(
     Ok(http)
 }
 
-/// The cron task and one supervised loop per target, each with its heartbeat registered.
+/// The cron task, the composer of the running config (static targets, discovered ones, this
+/// shard's share) and the manager of one supervised loop per running target.
 fn spawn_loops(
     opts: &DaemonOptions,
-    cfg_rx: &watch::Receiver<Arc<Config>>,
+    file_rx: watch::Receiver<Arc<Config>>,
+    cfg_tx: watch::Sender<Arc<Config>>,
     on_demand: &watch::Sender<OnDemand>,
     store: Arc<MemoryStore>,
     telemetry: &Telemetry,
     shutdown: &CancellationToken,
 ) -> JoinSet<()> {
     let mut loops = JoinSet::new();
+    let cfg_rx = cfg_tx.subscribe();
     // Cron cadence: a UTC schedule on the daemon's clock that only signals the loops.
     let (cron_tx, cron_rx) = watch::channel(0u64);
     loops.spawn(cron::run(
@@ -250,29 +265,39 @@ fn spawn_loops(
         opts.clock,
         shutdown.clone(),
     ));
-
-    for target in cfg_rx.borrow().targets.clone() {
-        telemetry.health.register_target(&target.name);
-        let hb = Arc::new(Heartbeat::new(
-            &format!("target {}", target.name),
-            opts.stuck_after.unwrap_or_else(|| liveness_bound(&target)),
-        ));
-        telemetry.health.register_loop(hb.clone());
-        loops.spawn(target_loop::run_supervised(target_loop::TargetLoop {
-            target_name: target.name.clone(),
-            cfg_rx: cfg_rx.clone(),
-            on_demand: on_demand.subscribe(),
-            cron_rx: cron_rx.clone(),
-            telemetry: telemetry.clone(),
-            store: store.clone(),
-            overrides: opts.overrides.clone(),
-            clock: opts.clock,
-            shutdown: shutdown.clone(),
-            heartbeat: hb,
-            stuck_after: opts.stuck_after,
-        }));
-    }
+    let clients = Arc::new(SharedClients::new(opts.overrides.clone()));
+    loops.spawn(fleet::compose(
+        file_rx,
+        cfg_tx,
+        opts.shard,
+        clients.clone(),
+        telemetry.metrics.clone(),
+        shutdown.clone(),
+    ));
+    loops.spawn(fleet::manage(fleet::LoopFactory {
+        cfg_rx,
+        on_demand: on_demand.clone(),
+        cron_rx,
+        telemetry: telemetry.clone(),
+        store,
+        clients,
+        clock: opts.clock,
+        shutdown: shutdown.clone(),
+        stuck_after: opts.stuck_after,
+        epoch: tokio::time::Instant::now(),
+    }));
     loops
+}
+
+/// `s3prio_shard_info{shard, shards} 1`: every replica's metrics say which share it runs.
+fn set_shard_info(metrics: &Metrics, shard: ShardSpec) {
+    metrics
+        .shard_info
+        .get_or_create(&crate::telemetry::metrics::ShardLabels {
+            shard: shard.index().to_string(),
+            shards: shard.count().to_string(),
+        })
+        .set(1);
 }
 
 /// Watches the config file; without a watcher the file is still looked at on a timer.

@@ -21,7 +21,7 @@ use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache};
 use tokio::sync::{mpsc, watch};
 
 use super::notify as sd;
-use crate::config::{self, Config, ConfigError, Overrides, Target};
+use crate::config::{self, Config, ConfigError, Overrides};
 use crate::telemetry::Metrics;
 
 /// How often the file is looked at without an event: the gauge stays true where no watch
@@ -193,29 +193,6 @@ impl ConfigSource {
     }
 }
 
-/// What names a target's connection: a change here means a new client, so it waits for a
-/// restart.
-type Identity<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, Option<&'a str>);
-
-fn target_identity(t: &Target) -> Identity<'_> {
-    (
-        &t.name,
-        &t.account_id,
-        &t.region,
-        t.endpoint_url.as_deref(),
-        t.role_arn.as_deref(),
-    )
-}
-
-fn targets_differ(old: &Config, new: &Config) -> bool {
-    old.targets.len() != new.targets.len()
-        || old
-            .targets
-            .iter()
-            .zip(&new.targets)
-            .any(|(a, b)| target_identity(a) != target_identity(b))
-}
-
 /// Settings the running daemon cannot change live, named for the log.
 pub fn restart_needed(old: &Config, new: &Config) -> Vec<String> {
     let mut out = Vec::new();
@@ -231,9 +208,6 @@ pub fn restart_needed(old: &Config, new: &Config) -> Vec<String> {
     {
         out.push("baseline (store, state_file, tag_prefix)".into());
     }
-    if targets_differ(old, new) {
-        out.push("targets (names, accounts, regions, endpoints, roles)".into());
-    }
     if old.log.format != new.log.format {
         out.push("log.format".into());
     }
@@ -245,20 +219,6 @@ fn keep_restart_only(old: &Config, mut new: Config) -> Config {
     new.http = old.http.clone();
     new.baseline = old.baseline.clone();
     new.log = old.log.clone();
-    if !targets_differ(old, &new) {
-        return new;
-    }
-    // Targets added, removed or re-pointed: keep the running set, take the new rate limits
-    // and backoff of the ones that still exist.
-    let mut targets = old.targets.clone();
-    for t in &mut targets {
-        if let Some(n) = new.targets.iter().find(|n| n.name == t.name) {
-            t.rate_limit = n.rate_limit.clone();
-            t.backoff = n.backoff;
-            t.request_timeout = n.request_timeout;
-        }
-    }
-    new.targets = targets;
     new
 }
 

@@ -16,8 +16,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{notify, status_line, Clock, OnDemand};
-use crate::aws::{ClientOverrides, MemoryStore};
+use crate::aws::{MemoryStore, SharedClients};
 use crate::config::{Cadence, Config, Target};
+
 use crate::policy::Policy;
 use crate::reconcile::{liveness_bound, CycleStop, TargetReconciler, Wiring};
 use crate::telemetry::Telemetry;
@@ -32,8 +33,9 @@ const RESTART_MIN: Duration = Duration::from_secs(1);
 const RESTART_MAX: Duration = Duration::from_secs(60);
 /// A loop that ran this long before panicking starts again after `RESTART_MIN`.
 const RESTART_RESET: Duration = Duration::from_secs(600);
-/// A waiting loop beats at least this often, so the watchdog sees it alive.
-const IDLE_BEAT: Duration = Duration::from_secs(5);
+/// A waiting loop beats at least this often (and four times within its liveness bound), so
+/// the watchdog sees it alive. A thousand idle loops wake 70 times a second at this period.
+const IDLE_BEAT: Duration = Duration::from_secs(15);
 /// Retry period for a target whose client could not be set up (e.g. no credentials yet).
 const SETUP_RETRY: Duration = Duration::from_secs(30);
 
@@ -45,12 +47,16 @@ pub(super) struct TargetLoop {
     pub cron_rx: watch::Receiver<u64>,
     pub telemetry: Telemetry,
     pub store: Arc<MemoryStore>,
-    pub overrides: ClientOverrides,
+    pub clients: Arc<SharedClients>,
     pub clock: Clock,
     pub shutdown: CancellationToken,
     pub heartbeat: Arc<Heartbeat>,
     /// Overrides the liveness bound derived from the target's settings (tests).
     pub stuck_after: Option<Duration>,
+    /// The start of the cadence grid: with an interval cadence, the target that is i-th of the
+    /// N running targets cycles at `epoch + (i/N + k) * interval`, so N targets spread their
+    /// listings over the interval instead of all listing at once.
+    pub epoch: Instant,
 }
 
 /// Why a loop woke up.
@@ -154,35 +160,61 @@ impl Drop for AbortOnDrop {
 async fn run(mut l: TargetLoop) {
     let mut reconciler: Option<TargetReconciler> = None;
     let mut refreshes_seen = l.on_demand.borrow().tag_refreshes;
+    let mut first = true;
     loop {
         l.heartbeat.beat();
         let cfg = l.cfg_rx.borrow_and_update().clone();
-        let Some(target) = cfg
-            .targets
-            .iter()
-            .find(|t| t.name == l.target_name)
-            .cloned()
-        else {
-            tracing::warn!(target_name = %l.target_name, "target no longer in the config; its loop stops");
+        let Some(index) = find_target(&cfg, &l.target_name) else {
+            tracing::info!(target_name = %l.target_name, "target no longer in the running config; its loop stops");
             return;
         };
+        let target = cfg.targets[index].clone();
+        let phase = index as f64 / cfg.targets.len() as f64;
         l.heartbeat
             .set_bound(l.stuck_after.unwrap_or_else(|| liveness_bound(&target)));
         l.telemetry.metrics.init_target(&l.target_name);
         l.telemetry
             .metrics
             .init_rules(&l.target_name, cfg.policy.rule_names());
+        let boundary = next_boundary_wake(&cfg.policy, &l.clock);
+        if std::mem::take(&mut first) {
+            // The first cycle waits for the target's slot on the grid.
+            if let Cadence::Interval(d) = &cfg.reconcile.cadence {
+                let slot = l.epoch + d.mul_f64(phase);
+                if slot > Instant::now() {
+                    let at = Deadlines {
+                        cadence: Some(slot),
+                        boundary,
+                    };
+                    match wait_for_trigger(&mut l, &cfg, at, true).await {
+                        Wake::Shutdown => return,
+                        Wake::Reload => {
+                            first = true;
+                            continue;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
         let started = Instant::now();
+        if reconciler
+            .as_ref()
+            .is_some_and(|rec| !same_connection(rec.target(), &target))
+        {
+            tracing::info!(target_name = %l.target_name, "the target's account, region, endpoint or role changed; connecting again");
+            reconciler = None;
+        }
         if reconciler.is_none() {
             reconciler = setup(&l, &target).await;
         }
         let deadlines = Deadlines {
             cadence: match (&cfg.reconcile.cadence, reconciler.is_some()) {
                 (_, false) => Some(started + SETUP_RETRY),
-                (Cadence::Interval(d), true) => Some(started + *d),
+                (Cadence::Interval(d), true) => Some(next_slot(l.epoch, phase, *d, started)),
                 (Cadence::Cron(_), true) => None,
             },
-            boundary: next_boundary_wake(&cfg.policy, &l.clock),
+            boundary,
         };
         let mut woke = None;
         if let Some(rec) = reconciler.as_mut() {
@@ -199,25 +231,87 @@ async fn run(mut l: TargetLoop) {
         if l.shutdown.is_cancelled() || woke == Some(Wake::Shutdown) {
             return;
         }
-        if woke.is_none() && wait_for_trigger(&mut l, deadlines, true).await == Wake::Shutdown {
+        if woke.is_none() && wait_for_trigger(&mut l, &cfg, deadlines, true).await == Wake::Shutdown
+        {
             return;
         }
     }
+}
+
+/// Where the target called `name` is in the running config (sorted by name, so a binary
+/// search: a thousand loops each looking once per cycle through a thousand names showed in
+/// profiles).
+fn find_target(cfg: &Config, name: &str) -> Option<usize> {
+    cfg.targets
+        .binary_search_by(|t| t.name.as_str().cmp(name))
+        .ok()
+        .or_else(|| cfg.targets.iter().position(|t| t.name == name))
+}
+
+/// The next cycle after one that started at `started`: the first point of the target's grid
+/// (`epoch + (phase + k) * interval`) at least half an interval later, so a cycle brought
+/// forward by a trigger does not shift the target off its slot.
+fn next_slot(epoch: Instant, phase: f64, interval: Duration, started: Instant) -> Instant {
+    let period = interval.as_secs_f64().max(0.001);
+    let offset = period * phase;
+    let since = started.saturating_duration_since(epoch).as_secs_f64() + period / 2.0 - offset;
+    let k = (since / period).ceil().max(0.0);
+    epoch + Duration::from_secs_f64(offset + k * period)
+}
+
+/// Whether a client made for `a` serves `b` (same account, region, endpoints and role).
+fn same_connection(a: &Target, b: &Target) -> bool {
+    (
+        &a.account_id,
+        &a.region,
+        &a.endpoint_url,
+        &a.role_arn,
+        &a.sts_endpoint_url,
+    ) == (
+        &b.account_id,
+        &b.region,
+        &b.endpoint_url,
+        &b.role_arn,
+        &b.sts_endpoint_url,
+    )
+}
+
+/// Whether a new running config concerns the loop of `name`: its policy, its reconcile
+/// settings or its own target changed (or went). Other targets coming and going do not wake
+/// it, so a discovery that adds an account does not restart every other target's cycle.
+fn concerns(old: &Config, new: &Config, name: &str) -> bool {
+    let old_target = find_target(old, name).map(|i| &old.targets[i]);
+    let new_target = find_target(new, name).map(|i| &new.targets[i]);
+    !Arc::ptr_eq(&old.policy, &new.policy)
+        || old.reconcile != new.reconcile
+        || old_target != new_target
 }
 
 /// Builds the target's reconciler; a failure counts as a failed cycle and is retried after
 /// `SETUP_RETRY` (`connect` counts and logs the credential error itself).
 async fn setup(l: &TargetLoop, target: &Target) -> Option<TargetReconciler> {
     let wiring = Wiring {
+        clients: l.clients.clone(),
         store: l.store.clone(),
         metrics: l.telemetry.metrics.clone(),
         audit: l.telemetry.audit.clone(),
         shutdown: l.shutdown.clone(),
         heartbeat: l.heartbeat.clone(),
     };
-    match crate::reconcile::connect(target, &l.overrides, wiring).await {
-        Ok(rec) => Some(rec),
+    let available = |up: i64| {
+        l.telemetry
+            .metrics
+            .target_available
+            .get_or_create(&Metrics::target(&l.target_name))
+            .set(up);
+    };
+    match crate::reconcile::connect(target, wiring).await {
+        Ok(rec) => {
+            available(1);
+            Some(rec)
+        }
         Err(e) => {
+            available(0);
             l.telemetry
                 .metrics
                 .reconcile_failures
@@ -249,7 +343,7 @@ async fn cycle(
     let result = loop {
         tokio::select! {
             r = &mut run => break r,
-            w = wait_for_trigger(l, deadlines, false), if woke.is_none() => {
+            w = wait_for_trigger(l, cfg, deadlines, false), if woke.is_none() => {
                 tracing::debug!(target_name = %l.target_name, wake = ?w, "trigger during a cycle: ending it early");
                 if w.invalidates_decisions() {
                     stop.abandon();
@@ -329,14 +423,22 @@ fn record(
 
 /// Waits for the next trigger. `beat`: the loop is idle, so waiting is its progress (never
 /// while a cycle runs, or a stuck cycle would look alive).
-async fn wait_for_trigger(l: &mut TargetLoop, at: Deadlines, beat: bool) -> Wake {
+async fn wait_for_trigger(l: &mut TargetLoop, cfg: &Config, at: Deadlines, beat: bool) -> Wake {
     loop {
-        let idle = tokio::time::sleep(IDLE_BEAT);
+        let idle = tokio::time::sleep(
+            (l.heartbeat.bound() / 4).clamp(Duration::from_millis(100), IDLE_BEAT),
+        );
         tokio::select! {
             biased;
             _ = l.shutdown.cancelled() => return Wake::Shutdown,
             r = l.cfg_rx.changed() => {
-                return if r.is_ok() { Wake::Reload } else { Wake::Shutdown };
+                if r.is_err() {
+                    return Wake::Shutdown;
+                }
+                let new = l.cfg_rx.borrow_and_update().clone();
+                if concerns(cfg, &new, &l.target_name) {
+                    return Wake::Reload;
+                }
             }
             // The senders live as long as the daemon: closed means shutting down.
             r = l.on_demand.changed() => {
@@ -404,6 +506,33 @@ mod tests {
         assert!(
             (got - expected).abs() < 0.01,
             "next wake in {got} s, expected {expected} s (the closing)"
+        );
+    }
+
+    /// The i-th of N targets cycles at i/N of the interval, every interval, and a cycle that a
+    /// trigger brought forward does not move it off its slot.
+    #[tokio::test(start_paused = true)]
+    async fn targets_keep_evenly_spread_slots_on_the_grid() {
+        let epoch = Instant::now();
+        let d = Duration::from_secs(30);
+        let at = |s: f64| epoch + Duration::from_secs_f64(s);
+        // Target 3 of 10: slot at 9 s, then 39 s, 69 s...
+        assert_eq!(next_slot(epoch, 0.3, d, at(9.0)), at(39.0));
+        assert_eq!(next_slot(epoch, 0.3, d, at(39.2)), at(69.0));
+        // Brought forward to 30 s (a request): the next is 69 s, not 60 s or 39 s.
+        assert_eq!(next_slot(epoch, 0.3, d, at(30.0)), at(69.0));
+        // Brought forward to 20 s: 39 s is still at least half an interval away, so 39 s.
+        assert_eq!(next_slot(epoch, 0.3, d, at(20.0)), at(39.0));
+        // 1,000 targets: every second of the interval holds 33 or 34 slots.
+        let mut per_second = [0u32; 30];
+        for i in 0..1000 {
+            let slot = next_slot(epoch, i as f64 / 1000.0, d, at(i as f64 * 0.03));
+            let s = (slot - epoch).as_secs_f64() - 30.0;
+            per_second[(s + 1e-6).floor() as usize] += 1;
+        }
+        assert!(
+            per_second.iter().all(|&n| (33..=34).contains(&n)),
+            "{per_second:?}"
         );
     }
 

@@ -16,7 +16,12 @@
 //!   runnable jobs are Active, highest priority first (simulated time, `time_scale`);
 //! - counters at `GET /_emulator/stats` (reset: `POST /_emulator/stats/reset`) and runtime
 //!   control at `POST /_emulator/control`; no AWS path starts with `/_emulator/`;
-//! - an optional JSON state file so a restart keeps the jobs.
+//! - an optional JSON state file so a restart keeps the jobs;
+//! - AWS Organizations (`ListRoots`, `ListAccounts`, `ListAccountsForParent`,
+//!   `ListOrganizationalUnitsForParent`) and STS `AssumeRole` on the same port (`org`,
+//!   `org_api`): an organization of nested OUs and accounts, each account holding its own jobs,
+//!   with per-account roles that can be assumed or not. The organization is not saved in the
+//!   state file.
 //!
 //! Choices where the reference is silent: NotFoundException is sent with 400 (the model
 //! default); malformed input is InvalidRequestException on ListJobs and BadRequestException on
@@ -33,6 +38,9 @@
 mod error;
 mod job;
 mod options;
+mod org;
+mod org_api;
+mod org_handle;
 mod population;
 mod requests;
 mod server;
@@ -61,7 +69,12 @@ pub use job::{
     is_valid_account_id, is_valid_job_id, EmulatorJob, Failure, JobSpec, JobStatus, OperationName,
     Progress, Tag,
 };
-pub use options::{EmulatorOptions, DEFAULT_ACCOUNT_ID};
+pub use options::{EmulatorOptions, DEFAULT_ACCOUNT_ID, MAX_GENERATED_ACCOUNTS, MAX_GENERATED_OUS};
+pub use org::{
+    generated_account_id, AccountStatus, OrgAccount, OrgAccountSpec, OrgError, OrgPaging, OrgShape,
+    OrgUnit, RoleAccess, DEFAULT_ROLE_NAME, MAX_ORG_RESULTS, ORGANIZATION_ID,
+    ROOT_ID as ORG_ROOT_ID,
+};
 pub use server::{MAX_BODY_BYTES, MAX_LIST_RESULTS};
 pub use state::{PriorityUpdate, RequestRecord};
 pub use stats::Stats;
@@ -79,6 +92,8 @@ pub struct EmulatorHandle {
     server: Option<JoinHandle<()>>,
     background: Vec<JoinHandle<()>>,
     state_file: Option<PathBuf>,
+    /// The management account of the organization the builder methods create.
+    account_id: String,
 }
 
 /// Starts the emulator: loads or generates the jobs, binds `opts.listen` and serves.
@@ -92,6 +107,7 @@ pub async fn start(opts: EmulatorOptions) -> Result<EmulatorHandle, EmulatorErro
         ..Faults::default()
     };
     let state = Arc::new(EmulatorState::new(store, opts.throttle, faults, opts.seed));
+    generate_organization(&opts, &state);
     let (listener, addr) = bind(opts.listen).await?;
     let (stop, stop_rx) = watch::channel(false);
     let server = tokio::spawn(serve(listener, state.clone(), stop_rx));
@@ -104,7 +120,25 @@ pub async fn start(opts: EmulatorOptions) -> Result<EmulatorHandle, EmulatorErro
         server: Some(server),
         background,
         state_file: opts.state_file,
+        account_id: opts.account_id,
     })
+}
+
+/// The organization of `opts.organization`, `opts.account_id` its management account; each
+/// member account gets a population of its own (a seed of its own, so they differ).
+fn generate_organization(opts: &EmulatorOptions, state: &EmulatorState) {
+    let Some(shape) = &opts.organization else {
+        return;
+    };
+    let now = Utc::now();
+    let ids = lock(&state.org).generate(shape, &opts.account_id, now);
+    let mut store = lock(&state.store);
+    for (k, id) in ids.iter().enumerate().skip(1) {
+        let seed = opts.seed.wrapping_add(k as u64);
+        for job in population::generate(id, shape.jobs_per_account, seed, now, opts.max_active) {
+            store.insert(job);
+        }
+    }
 }
 
 /// The jobs of the state file when it exists, else a generated population.

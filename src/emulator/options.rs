@@ -7,7 +7,12 @@ use std::time::Duration;
 
 use super::error::EmulatorError;
 use super::job::is_valid_account_id;
+use super::org::OrgShape;
 use super::throttle::Throttle;
+
+/// The most accounts and OUs a generated organization may have.
+pub const MAX_GENERATED_ACCOUNTS: usize = 100_000;
+pub const MAX_GENERATED_OUS: usize = 1_000;
 
 /// The account that owns generated jobs unless told otherwise.
 pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
@@ -40,6 +45,8 @@ pub struct EmulatorOptions {
     pub max_active: usize,
     /// How often the state file is rewritten (when something changed).
     pub save_interval: Duration,
+    /// Generate an organization at start, `account_id` being its management account.
+    pub organization: Option<OrgShape>,
 }
 
 impl Default for EmulatorOptions {
@@ -58,6 +65,7 @@ impl Default for EmulatorOptions {
             simulate: true,
             max_active: 4,
             save_interval: Duration::from_secs(10),
+            organization: None,
         }
     }
 }
@@ -91,6 +99,25 @@ impl EmulatorOptions {
         if let Some(t) = self.throttle {
             if !(t.rps.is_finite() && t.rps > 0.0) {
                 return bad(format!("throttle rate {} must be a positive number", t.rps));
+            }
+        }
+        if let Some(shape) = &self.organization {
+            if shape.accounts == 0 {
+                return bad(
+                    "an organization has at least one account (its management account)".into(),
+                );
+            }
+            if shape.accounts > MAX_GENERATED_ACCOUNTS {
+                return bad(format!(
+                    "{} organization accounts is more than the {MAX_GENERATED_ACCOUNTS} the generator makes",
+                    shape.accounts
+                ));
+            }
+            if shape.ous > MAX_GENERATED_OUS {
+                return bad(format!(
+                    "{} OUs is more than the {MAX_GENERATED_OUS} the generator makes",
+                    shape.ous
+                ));
             }
         }
         Ok(())

@@ -9,6 +9,7 @@ use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use tokio::time::Instant;
 
+use super::org::Directory;
 use super::stats::Stats;
 use super::store::Store;
 use super::throttle::{AccountBuckets, Throttle};
@@ -56,6 +57,8 @@ pub(crate) struct EmulatorState {
     pub faults: Mutex<Faults>,
     pub rng: Mutex<SmallRng>,
     pub priority_updates: Mutex<Vec<PriorityUpdate>>,
+    /// The organization and the roles of every account (Organizations and STS).
+    pub org: Mutex<Directory>,
     /// Every job-API request, when turned on (`EmulatorHandle::start_request_log`).
     pub request_log: Mutex<Option<Vec<RequestRecord>>>,
     pub request_counter: AtomicU64,
@@ -80,6 +83,7 @@ impl EmulatorState {
             faults: Mutex::new(faults),
             rng: Mutex::new(SmallRng::seed_from_u64(seed.wrapping_add(17))),
             priority_updates: Mutex::new(Vec::new()),
+            org: Mutex::new(Directory::default()),
             request_log: Mutex::new(None),
             request_counter: AtomicU64::new(0),
             seed,
@@ -107,10 +111,16 @@ impl EmulatorState {
         self.dirty.store(true, Ordering::Relaxed);
     }
 
-    /// Counts one job-API request under its operation name and outcome, and logs it when the
-    /// request log is on.
-    pub fn record(&self, operation: &'static str, job_id: Option<&str>, outcome: &str) {
-        lock(&self.stats).record(operation, outcome);
+    /// Counts one request under its operation name, account (when it acts in one) and
+    /// outcome, and logs it when the request log is on.
+    pub fn record(
+        &self,
+        operation: &'static str,
+        account: Option<&str>,
+        job_id: Option<&str>,
+        outcome: &str,
+    ) {
+        lock(&self.stats).record(operation, account, outcome);
         if let Some(log) = lock(&self.request_log).as_mut() {
             if log.len() < MAX_PRIORITY_UPDATES {
                 log.push(RequestRecord {

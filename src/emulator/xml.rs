@@ -217,6 +217,14 @@ impl XmlWriter {
         XmlWriter { out }
     }
 
+    /// Starts a document whose root carries the given namespace (STS answers in its own).
+    pub fn document_in(root: &str, namespace: &str) -> Self {
+        let mut out = String::with_capacity(512);
+        out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let _ = write!(out, "<{root} xmlns=\"{namespace}\">");
+        XmlWriter { out }
+    }
+
     /// Starts a document whose root carries no namespace (`ErrorResponse`).
     pub fn bare_document(root: &str) -> Self {
         let mut out = String::with_capacity(256);

@@ -29,6 +29,8 @@ pub fn liveness_bound(target: &Target) -> Duration {
 /// What a reconciler shares with the rest of the daemon.
 #[derive(Debug, Clone)]
 pub struct Wiring {
+    /// The HTTP client, credential chain and role providers every target's client is made of.
+    pub clients: Arc<crate::aws::SharedClients>,
     pub store: Arc<MemoryStore>,
     pub metrics: Arc<Metrics>,
     pub audit: Audit,
@@ -41,10 +43,9 @@ pub struct Wiring {
 /// counted in `s3prio_credential_errors_total` and logged here, once, for every caller.
 pub async fn connect(
     target: &Target,
-    overrides: &crate::aws::ClientOverrides,
     wiring: Wiring,
 ) -> Result<TargetReconciler, crate::aws::SetupError> {
-    match crate::aws::build_client(target, overrides).await {
+    match wiring.clients.client_for(target).await {
         Ok(client) => Ok(TargetReconciler::new(target.clone(), client, wiring)),
         Err(e) => {
             wiring
@@ -61,7 +62,6 @@ pub async fn connect(
 /// Builds a reconciler per target, each with its own heartbeat (for one-shot commands).
 pub async fn build_reconcilers(
     config: &Config,
-    overrides: &crate::aws::ClientOverrides,
     wiring: &Wiring,
 ) -> Vec<Result<TargetReconciler, crate::aws::SetupError>> {
     let mut out = Vec::new();
@@ -74,7 +74,7 @@ pub async fn build_reconcilers(
             heartbeat,
             ..wiring.clone()
         };
-        out.push(connect(target, overrides, wiring).await);
+        out.push(connect(target, wiring).await);
     }
     out
 }

@@ -113,6 +113,19 @@ impl Health {
             .push(hb);
     }
 
+    /// A target's loop stopped for good (the target left the config, the organization or this
+    /// shard): it no longer counts for liveness or readiness.
+    pub fn forget_target(&self, name: &str, hb: &std::sync::Arc<Heartbeat>) {
+        self.targets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+        self.loops
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|l| !std::sync::Arc::ptr_eq(l, hb));
+    }
+
     pub fn register_target(&self, name: &str) {
         self.targets
             .lock()

@@ -50,6 +50,28 @@ pub struct JobLabels {
     pub status: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ShardLabels {
+    pub shard: String,
+    pub shards: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SetLabels {
+    pub set: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DiscoveryLabels {
+    pub set: String,
+    pub outcome: &'static str,
+}
+
 fn duration_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.01, 2.0, 16))
 }
@@ -78,6 +100,11 @@ pub struct Metrics {
     pub retry_delay: Family<TargetLabels, Histogram, fn() -> Histogram>,
     pub target_loop_panics: Family<TargetLabels, Counter>,
     pub http_connections_refused: Counter,
+    pub target_available: Family<TargetLabels, Gauge>,
+    pub shard_info: Family<ShardLabels, Gauge>,
+    pub targets: Family<KindLabels, Gauge>,
+    pub discovery_runs: Family<DiscoveryLabels, Counter>,
+    pub discovery_targets: Family<SetLabels, Gauge>,
     pub registry: Registry,
 }
 
@@ -130,6 +157,11 @@ impl Metrics {
                 "http_connections_refused",
                 Default::default(),
             ),
+            target_available: register(&mut r, "target_available", Default::default()),
+            shard_info: register(&mut r, "shard_info", Default::default()),
+            targets: register(&mut r, "targets", Default::default()),
+            discovery_runs: register(&mut r, "discovery_runs", Default::default()),
+            discovery_targets: register(&mut r, "discovery_targets", Default::default()),
             registry: r,
         }
     }
@@ -167,6 +199,24 @@ impl Metrics {
         }
     }
 
+    /// Drops the per-target series of a target that is no longer managed (it left the
+    /// organization, or another shard owns it now). API call counters stay.
+    pub fn forget_target(&self, name: &str) {
+        let t = Self::target(name);
+        self.throttled.remove(&t);
+        self.blast_radius_blocked.remove(&t);
+        self.reconcile_failures.remove(&t);
+        self.credential_errors.remove(&t);
+        self.target_loop_panics.remove(&t);
+        self.hands_off_jobs.remove(&t);
+        self.read_backlog.remove(&t);
+        self.last_successful_reconcile.remove(&t);
+        self.reconcile_duration.remove(&t);
+        self.rate_limit_current_rps.remove(&t);
+        self.retry_delay.remove(&t);
+        self.target_available.remove(&t);
+    }
+
     pub fn target(name: &str) -> TargetLabels {
         TargetLabels {
             target: name.to_string(),
@@ -187,6 +237,26 @@ fn register<M: Metric + Clone>(registry: &mut Registry, name: &str, metric: M) -
 
 /// Every metric's name (after the `s3prio_` prefix) and help text.
 const HELP: &[(&str, &str)] = &[
+    (
+        "target_available",
+        "1 while the target's client can be set up (credentials, and its role can be assumed); 0 while it cannot (see /readyz for why)",
+    ),
+    (
+        "shard_info",
+        "1, labelled with this replica's shard index and the shard count (0/1 when not sharded)",
+    ),
+    (
+        "targets",
+        "Targets this replica runs a loop for (kind=owned), and of those the [[targets]] tables (static) and the discovered ones (discovered)",
+    ),
+    (
+        "discovery_runs",
+        "Organizations listings of a target set, by outcome (ok, error); after an error the set's last good targets are kept",
+    ),
+    (
+        "discovery_targets",
+        "Targets the last good discovery of a set found (before sharding)",
+    ),
     (
         "api_requests",
         "S3 Control API calls by target, operation and outcome",
@@ -279,6 +349,20 @@ mod tests {
         }));
         drop(m.rate_limit_current_rps.get_or_create(&t));
         drop(m.retry_delay.get_or_create(&t));
+        drop(m.target_available.get_or_create(&t));
+        drop(m.shard_info.get_or_create(&ShardLabels {
+            shard: "0".into(),
+            shards: "1".into(),
+        }));
+        drop(m.targets.get_or_create(&KindLabels { kind: "owned" }));
+        drop(m.discovery_runs.get_or_create(&DiscoveryLabels {
+            set: "s".into(),
+            outcome: "ok",
+        }));
+        drop(
+            m.discovery_targets
+                .get_or_create(&SetLabels { set: "s".into() }),
+        );
         let text = m.encode();
         let helps: Vec<&str> = text.lines().filter(|l| l.starts_with("# HELP ")).collect();
         assert_eq!(helps.len(), HELP.len(), "{text}");

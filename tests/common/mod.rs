@@ -7,7 +7,7 @@ pub mod wait;
 
 use std::sync::Arc;
 
-use s3prio::aws::{ClientOverrides, MemoryStore};
+use s3prio::aws::{ClientOverrides, MemoryStore, SharedClients};
 use s3prio::config::{self, Config};
 use s3prio::emulator::{self, EmulatorHandle, EmulatorOptions, JobSpec, JobStatus, Tag};
 use s3prio::reconcile::{build_reconcilers, TargetReconciler, Wiring};
@@ -118,13 +118,14 @@ pub async fn rig(cfg: &Config) -> Rig {
     let audit = Audit::new(metrics.clone());
     let store = Arc::new(MemoryStore::open(&cfg.baseline).expect("store opens"));
     let wiring = Wiring {
+        clients: Arc::new(SharedClients::new(ClientOverrides::emulator())),
         store: store.clone(),
         metrics: metrics.clone(),
         audit: audit.clone(),
         shutdown: CancellationToken::new(),
         heartbeat: Arc::new(Heartbeat::default()),
     };
-    let mut recs = build_reconcilers(cfg, &ClientOverrides::emulator(), &wiring).await;
+    let mut recs = build_reconcilers(cfg, &wiring).await;
     let reconciler = recs.remove(0).expect("client builds");
     Rig {
         reconciler,

@@ -10,6 +10,7 @@ mod rules;
 mod serde_help;
 mod settings;
 mod spans;
+mod target_sets;
 mod targets;
 mod windows;
 
@@ -121,6 +122,8 @@ pub(super) fn validate(raw: &RawConfig) -> VResult<Config> {
     let http = settings::http(&root.k("http"), &raw.http)?;
     let log = settings::log(&root.k("log"), &raw.log)?;
     let targets = targets::targets(&root, &raw.targets)?;
+    let target_sets = target_sets::target_sets(&root, &raw.target_sets)?;
+    target_sets::require_some(&root, &targets, &target_sets)?;
     let (windows, window_index) = windows::windows(&root.k("windows"), &raw.windows)?;
     let rules = rules::rules(
         &root.k("rules"),
@@ -140,6 +143,7 @@ pub(super) fn validate(raw: &RawConfig) -> VResult<Config> {
         http,
         log,
         targets,
+        target_sets,
         policy: Arc::new(Policy::new(rules, windows, settings)),
     })
 }

@@ -12,12 +12,6 @@ use super::super::{
 use super::{account_id, opt_duration, VResult, P};
 
 pub(super) fn targets(root: &P, raw: &[RawTarget]) -> VResult<Vec<Target>> {
-    if raw.is_empty() {
-        return Err(root.err(
-            "no targets",
-            Some("add at least one [[targets]] table with account_id and region".to_string()),
-        ));
-    }
     let mut names = HashSet::new();
     let mut out = Vec::with_capacity(raw.len());
     for (i, t) in raw.iter().enumerate() {
@@ -47,6 +41,8 @@ pub(super) fn targets(root: &P, raw: &[RawTarget]) -> VResult<Vec<Target>> {
             region: t.region.clone(),
             role_arn: t.role_arn.clone(),
             endpoint_url: t.endpoint_url.clone(),
+            sts_endpoint_url: None,
+            origin: None,
             rate_limit: rate_limit(&p.k("rate_limit"), t.rate_limit.as_ref())?,
             backoff: backoff(&p.k("backoff"), t.backoff.as_ref())?,
             request_timeout: opt_duration(
@@ -107,7 +103,7 @@ fn rate(p: &P, v: f64, max: f64, why: &str) -> VResult<f64> {
     }
 }
 
-fn rate_limit(p: &P, rl: Option<&RawRateLimit>) -> VResult<RateLimit> {
+pub(super) fn rate_limit(p: &P, rl: Option<&RawRateLimit>) -> VResult<RateLimit> {
     let requests_per_second = rate(
         &p.k("requests_per_second"),
         rl.and_then(|r| r.requests_per_second).unwrap_or(10.0),
@@ -152,7 +148,7 @@ fn rate_limit(p: &P, rl: Option<&RawRateLimit>) -> VResult<RateLimit> {
     })
 }
 
-fn backoff(bp: &P, bo: Option<&RawBackoff>) -> VResult<Backoff> {
+pub(super) fn backoff(bp: &P, bo: Option<&RawBackoff>) -> VResult<Backoff> {
     let base = opt_duration(
         &bp.k("base"),
         &bo.and_then(|b| b.base.clone()),
@@ -187,7 +183,7 @@ fn backoff(bp: &P, bo: Option<&RawBackoff>) -> VResult<Backoff> {
 
 /// Why `url` cannot serve as an S3 Control endpoint, if it cannot. Strict on purpose: the SDK
 /// would accept some of what is refused here and fail on every call instead.
-fn endpoint_url(url: &str) -> Result<(), String> {
+pub(super) fn endpoint_url(url: &str) -> Result<(), String> {
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))

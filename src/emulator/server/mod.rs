@@ -26,6 +26,7 @@ pub(crate) use listener::{ConnInfo, EmulatorListener};
 
 use super::error::ApiError;
 use super::job::{is_valid_account_id, is_valid_job_id};
+use super::org_api;
 use super::state::{lock, EmulatorState, Faults};
 use super::stats::{OUTCOME_DROPPED, OUTCOME_OK};
 use super::wire;
@@ -66,38 +67,87 @@ async fn dispatch(
         .unwrap_or(Operation::Unknown);
     let job_id = routed.as_ref().ok().and_then(|(_, id)| id.clone());
     let job_id = job_id.as_deref();
+    let account = parts
+        .headers
+        .get("x-amz-account-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|a| is_valid_account_id(a));
 
     if state.is_down() {
         conn.kill();
-        state.record(op.name(), job_id, OUTCOME_DROPPED);
+        state.record(op.name(), account, job_id, OUTCOME_DROPPED);
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
     let faults = *lock(&state.faults);
     if !faults.latency.is_zero() {
         tokio::time::sleep(faults.latency).await;
     }
+    // Organizations and STS: `POST /`, a path no job operation uses.
+    if parts.method == axum::http::Method::POST && parts.uri.path() == "/" {
+        return match body::read_body(body).await {
+            Ok(bytes) => org_api::handle(&state, &parts.headers, &bytes, &request_id),
+            Err(err) => xml_response(
+                err.status,
+                wire::error_response(&err, &request_id),
+                &request_id,
+            ),
+        };
+    }
+    attribute(&state, &parts.headers, account, op);
     let outcome = match routed {
         Err(e) => Err(e),
         Ok((op, id)) => handle(&state, &faults, op, id, &parts.headers, &parts.uri, body).await,
     };
     match outcome {
         Ok(Reply::Xml(body)) => {
-            state.record(op.name(), job_id, OUTCOME_OK);
+            state.record(op.name(), account, job_id, OUTCOME_OK);
             xml_response(200, body, &request_id)
         }
         Ok(Reply::Drop) => {
             conn.kill();
-            state.record(op.name(), job_id, OUTCOME_DROPPED);
+            state.record(op.name(), account, job_id, OUTCOME_DROPPED);
             StatusCode::SERVICE_UNAVAILABLE.into_response()
         }
         Err(err) => {
-            state.record(op.name(), job_id, err.code);
+            state.record(op.name(), account, job_id, err.code);
             xml_response(
                 err.status,
                 wire::error_response(&err, &request_id),
                 &request_id,
             )
         }
+    }
+}
+
+/// Counts a job request signed with credentials this emulator's STS handed out, and whether
+/// the role belongs to another account than the request's (a client that mixed up targets);
+/// and, for ListJobs, who listed which `ACCOUNT/REGION`.
+fn attribute(state: &EmulatorState, headers: &HeaderMap, account: Option<&str>, op: Operation) {
+    let Some(key) = org_api::access_key(headers) else {
+        return;
+    };
+    let (role_account, principal) = {
+        let org = lock(&state.org);
+        (
+            org.session_account(&key).map(str::to_string),
+            org.principal(&key),
+        )
+    };
+    let mut stats = lock(&state.stats);
+    if let Some(role_account) = role_account {
+        stats.assumed_role_calls += 1;
+        if Some(role_account.as_str()) != account {
+            stats.foreign_role_calls += 1;
+        }
+    }
+    if let (Operation::ListJobs, Some(account)) = (op, account) {
+        let region = org_api::signed_region(headers).unwrap_or_else(|| "?".into());
+        *stats
+            .list_jobs_by_principal
+            .entry(principal)
+            .or_default()
+            .entry(format!("{account}/{region}"))
+            .or_default() += 1;
     }
 }
 
