@@ -22,6 +22,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use chrono::{Timelike, Utc};
+mod common;
+
+use common::bin;
 use s3prio::emulator::{self, EmulatorHandle, EmulatorOptions, JobSpec, JobStatus, Throttle};
 
 const ACCOUNT: &str = "123456789012";
@@ -61,20 +64,8 @@ struct Sample {
 }
 
 fn sample(pid: u32, s: &mut Sample) {
-    if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
-        if let Some(v) = status.lines().find_map(|l| l.strip_prefix("VmHWM:")) {
-            let kib: u64 = v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0);
-            s.peak_rss_kib = s.peak_rss_kib.max(kib);
-        }
-    }
-    if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        if let Some((_, after)) = stat.rsplit_once(") ") {
-            let f: Vec<&str> = after.split_whitespace().collect();
-            let ut: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0);
-            let st: u64 = f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
-            s.cpu_ticks = s.cpu_ticks.max(ut + st);
-        }
-    }
+    s.peak_rss_kib = s.peak_rss_kib.max(common::status_field(pid, "VmHWM:"));
+    s.cpu_ticks = s.cpu_ticks.max(common::cpu_ticks(pid));
 }
 
 /// Polls the child until it exits, or until `enough()` says the work is done (then kills it).
@@ -96,18 +87,6 @@ async fn watch_child(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-fn bin() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let p = dir.join("s3prio");
-    assert!(
-        p.exists(),
-        "build the binary first: cargo build --release ({})",
-        p.display()
-    );
-    p
 }
 
 fn config(setup: Setup, endpoint: &str, rps: f64, dir: &Path, rules: &str, extra: &str) -> String {

@@ -16,29 +16,16 @@
 //! 3 minutes; `-- --steady-minutes M` to choose the steady-state window.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+mod common;
+
+use common::{bin, free_port};
 use s3prio::emulator::{self, EmulatorOptions, JobSpec, JobStatus, Tag, Throttle};
 use tokio::time::Instant;
 
 const ACCOUNT: &str = "123456789012";
-
-fn bin() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let p = dir.join("s3prio");
-    assert!(p.exists(), "build the binary first: cargo build --release");
-    p
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 fn config(endpoint: &str, port: u16, rps: f64) -> String {
     format!(
@@ -89,27 +76,7 @@ fn healthz(port: u16) -> u16 {
 }
 
 fn proc_sample(pid: u32) -> (u64, u64) {
-    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        })
-        .unwrap_or(0);
-    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let f: Vec<String> = s
-                .rsplit_once(") ")?
-                .1
-                .split_whitespace()
-                .map(String::from)
-                .collect();
-            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-        })
-        .unwrap_or(0);
-    (rss, ticks)
+    (common::status_field(pid, "VmHWM:"), common::cpu_ticks(pid))
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

@@ -11,30 +11,17 @@
 //! Run: `cargo build --release && cargo bench --bench targets` (N = 1, 100, 1000; about
 //! 8 minutes); `-- --sizes 1,100` to choose N; `-- --interval 30` to choose the interval (s).
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+mod common;
+
+use common::{bin, cpu_ticks, free_port, status_field};
 use s3prio::emulator::{self, EmulatorHandle, EmulatorOptions, OrgShape};
 use tokio::time::Instant;
 
 const JOBS_PER_ACCOUNT: usize = 3;
 const MEASURE_INTERVALS: u32 = 2;
-
-fn bin() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let p = dir.join("s3prio");
-    assert!(p.exists(), "build the binary first: cargo build --release");
-    p
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 /// A policy that matches none of the generated jobs: the daemon only watches.
 fn config(endpoint: &str, port: u16, interval: u64) -> String {
@@ -72,34 +59,13 @@ struct Sample {
     cpu_ticks: u64,
 }
 
-fn status_field(status: &str, key: &str) -> u64 {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 fn sample(pid: u32) -> Sample {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let cpu_ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let f: Vec<String> = s
-                .rsplit_once(") ")?
-                .1
-                .split_whitespace()
-                .map(String::from)
-                .collect();
-            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-        })
-        .unwrap_or(0);
     Sample {
-        rss_kib: status_field(&status, "VmRSS:"),
-        hwm_kib: status_field(&status, "VmHWM:"),
-        threads: status_field(&status, "Threads:"),
+        rss_kib: status_field(pid, "VmRSS:"),
+        hwm_kib: status_field(pid, "VmHWM:"),
+        threads: status_field(pid, "Threads:"),
         fds: std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64),
-        cpu_ticks,
+        cpu_ticks: cpu_ticks(pid),
     }
 }
 
